@@ -1,0 +1,28 @@
+#include "sync-error.h"
+
+namespace drepl {
+
+std::string_view sync_error_kind_to_string(SyncErrorKind kind) {
+  switch (kind) {
+    case SyncErrorKind::kNone: return "none";
+    case SyncErrorKind::kConnectRefused: return "connect_refused";
+    case SyncErrorKind::kAuthFailed: return "auth_failed";
+    case SyncErrorKind::kTlsVerifyFailed: return "tls_verify_failed";
+    case SyncErrorKind::kLockTimeout: return "lock_timeout";
+    case SyncErrorKind::kRemoteError: return "remote_error";
+    case SyncErrorKind::kTimeout: return "timeout";
+    case SyncErrorKind::kNoUser: return "nouser";
+    case SyncErrorKind::kNoReplicate: return "noreplicate";
+    case SyncErrorKind::kNoReplica: return "no_replica";
+    case SyncErrorKind::kLocalDoveadm: return "local_doveadm";
+    case SyncErrorKind::kProtocol: return "protocol";
+  }
+  return "none";
+}
+
+bool sync_error_is_destination_down(SyncErrorKind kind) {
+  return kind == SyncErrorKind::kConnectRefused || kind == SyncErrorKind::kTimeout ||
+         kind == SyncErrorKind::kTlsVerifyFailed;
+}
+
+}  // namespace drepl

@@ -1,0 +1,38 @@
+// src/dovecot-time.h: Dovecot setting value syntax for times and booleans
+// (lib-settings settings_get_time*() / get_bool()).
+//
+// Time: "<number>[ ]<unit>", or a plain number. Units (case-sensitive, as
+// Dovecot): ms msec msecs millisecond milliseconds | s sec secs second seconds
+// | m min mins minute minutes | h hour hours | d day days | w week weeks.
+// Examples: "30", "2s", "500ms", "1 min", "1 days", "12 hours".
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "result.h"
+
+namespace drepl {
+
+// Parses a time value into milliseconds. A plain number means seconds (the
+// unit of time settings such as replication_full_sync_interval).
+// Leading/trailing spaces are ignored. Errors (kInvalid):
+//   "Invalid time interval: <value>"   empty, garbage, unknown unit, overflow
+Result<std::uint64_t> parse_dovecot_time_msecs(std::string_view value);
+
+// As parse_dovecot_time_msecs(), in whole seconds. A value that is not a
+// whole number of seconds ("1500ms") is an error, as in Dovecot:
+//   "Milliseconds not supported for this setting: <value>"
+Result<std::uint64_t> parse_dovecot_time_secs(std::string_view value);
+
+// Dovecot boolean setting: "yes" / "no" (case-insensitive). Errors (kInvalid):
+//   "Invalid boolean value: <value> (use yes or no)"
+Result<bool> parse_dovecot_bool(std::string_view value);
+
+// Unsigned decimal setting (uint): digits only, no sign, no spaces, fits
+// max_value. Errors (kInvalid): "Invalid number: <value>" /
+// "Number too large: <value> (max <max_value>)".
+Result<std::uint64_t> parse_dovecot_uint(std::string_view value,
+                                         std::uint64_t max_value = UINT32_MAX);
+
+}  // namespace drepl

@@ -8,18 +8,32 @@
 //    due at once;
 //  - users without a replica / with noreplicate are kept but never due.
 //
+// Ordering key (next_sync_time(), Unix seconds, smaller = sooner):
+//   never_sync                          -> never (kept out of the order)
+//   priority != none, never synced      -> 3 - priority     (sync 0, high 1, low 2)
+//   priority != none                    -> last_update - boost window of the priority
+//                                          (low 900, high 1800, sync 2700 s)
+//   none, last sync failed              -> last_fast_sync + failure_backoff_secs()
+//                                          (last_fast_sync when retry_now is set)
+//   none, otherwise                     -> last_full_sync + full_sync_interval_secs
+//   and never before not_before (brain deferral, e.g. destination circuit open).
+// A user is due when its key <= now. Ties go to the higher priority, then to
+// the user created first (deterministic, unlike stock's heap).
+//
+// Storage: users live in fixed-size chunks (stable addresses: a
+// ReplicatorUser& stays valid until remove()), indexed by an open-addressing
+// hash on the username and by an indexed binary heap of (key, slot).
+//
 // Not thread-safe: owned by the replicator's single event-loop thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <vector>
 
 #include "clock.h"
 #include "priority.h"
@@ -31,6 +45,9 @@ struct QueueSettings {
   // replication_full_sync_interval, seconds (default 1 day).
   std::int64_t full_sync_interval_secs = 86400;
   // First retry after a failed sync, seconds after the attempt's start (stock: 300).
+  // The n-th consecutive failure waits failure_interval * 2^(n-1), capped at
+  // failure_backoff_max_secs, minus a deterministic per-user jitter of up to
+  // 1/5 of that (n >= 2 only; the first retry is exact).
   std::int64_t failure_interval_secs = 300;
   // Cap for the exponential failure backoff, seconds.
   std::int64_t failure_backoff_max_secs = 3600;
@@ -40,21 +57,40 @@ struct QueueSettings {
   std::int64_t boost_sync_secs = 2700;
 };
 
+// Returned by next_sync_time() for never_sync users.
+inline constexpr std::int64_t kNeverDue = std::numeric_limits<std::int64_t>::max();
+
 // One user's replication record (spec §6.2). Timestamps are Unix seconds, 0 = never.
+// Obtain records only from ReplicatorQueue; change ordering fields only
+// through its methods (update/modify/begin_sync/finish_sync/defer...).
 struct ReplicatorUser {
   std::string username;            // exact, case-sensitive key
   std::string state;               // last dsync state (opaque base64); empty = none
-  Priority priority = Priority::kNone;  // highest pending request
   UnixTime last_update = 0;        // when priority was last raised (or NOTIFY/import/ADD)
   UnixTime last_fast_sync = 0;     // start of the last sync attempt of any kind
   UnixTime last_full_sync = 0;     // start of the last full sync
   UnixTime last_successful_sync = 0;  // completion of the last OK sync
+  UnixTime not_before = 0;         // not due before this (defer()); 0 = no hold. Not persisted.
+  SyncError last_error;            // kind + text of the last failure (kind none after success)
+  std::uint32_t consecutive_failures = 0;  // failed attempts since the last success
+  Priority priority = Priority::kNone;  // highest pending request
+  // While popped after begin_sync(): the priority the sync is serving (export
+  // writes max(priority, this) so a crash mid-sync loses no pending request).
+  Priority priority_in_sync = Priority::kNone;
   bool last_sync_failed = false;
   bool force_full_sync = false;    // REPLICATE with flag f: next sync runs with -f
-  bool popped = false;             // a dsync is running for this user
+  bool popped = false;             // out of the order: a dsync is (about to be) running
+  bool full_sync_running = false;  // popped and begin_sync() returned true
   bool never_sync = false;         // no mail_replica / noreplicate: never due, not "failed"
-  std::uint32_t consecutive_failures = 0;
-  SyncError last_error;            // kind + text of the last failure
+  bool retry_now = false;          // failed, but due at once (retry_failed_now())
+
+ private:
+  friend class ReplicatorQueue;
+  // Queue bookkeeping; meaningless outside ReplicatorQueue.
+  UnixTime key_ = 0;                // cached next_sync_time()
+  std::uint32_t slot_ = 0;          // index in the queue's chunk storage
+  std::uint32_t heap_pos_ = kNoHeapPos;  // position in the heap, or kNoHeapPos
+  static constexpr std::uint32_t kNoHeapPos = 0xffffffffu;
 };
 
 class ReplicatorQueue {
@@ -64,78 +100,135 @@ class ReplicatorQueue {
   ReplicatorQueue(const ReplicatorQueue&) = delete;
   ReplicatorQueue& operator=(const ReplicatorQueue&) = delete;
 
-  // Called after any change that may make a user due sooner (add, update,
-  // push, remove): the brain uses it to schedule a fill on the next loop turn.
+  const QueueSettings& settings() const;
+  const Clock& clock() const;
+
+  // Called after any change that may make a user due sooner (create, update,
+  // modify, push, defer, remove, retry_failed_now): the brain uses it to
+  // schedule a fill on the next loop turn. Must not modify the queue.
   void set_change_callback(std::function<void()> cb);
 
   // The user, or nullptr when unknown.
   ReplicatorUser* lookup(std::string_view username);
+  const ReplicatorUser* lookup(std::string_view username) const;
   // The user, created (priority none, last_update = now, never synced, due at
   // once) when unknown.
   ReplicatorUser& get(std::string_view username);
+  // A user learnt from the userdb listing (spec §6.8): created with
+  // last_update = `last_update` (stock: 0 at start-up, now for a wildcard
+  // ADD); an existing user's last_update is raised to it when newer. The key
+  // is recomputed (stock bug 14 fixed).
+  ReplicatorUser& get_listed(std::string_view username, UnixTime last_update);
 
   // Raises the priority to `p` (setting last_update = now) when `p` is higher
-  // than the current one; a lower or equal priority changes nothing, except
-  // that any priority != none on a failed user clears its backoff so it is
-  // due at once. Repositions the user. Calls the change callback.
+  // than the current one; a lower or equal priority changes nothing. Any
+  // priority != none makes the user due at once, failed or not ("a new
+  // change retries a failed user at once"); a defer() hold stays. No effect
+  // on never_sync users (they never queue). Repositions the user. Calls the
+  // change callback.
   void update(ReplicatorUser& user, Priority p);
 
   // Applies `edit` to the user's fields (timestamps, state, flags) and then
   // repositions it: the only correct way to change ordering fields outside
-  // update()/push(). Calls the change callback.
+  // the other methods. `edit` must not change username or popped. Calls the
+  // change callback.
   void modify(ReplicatorUser& user, const std::function<void(ReplicatorUser&)>& edit);
 
-  // Forgets the user. A popped user is forgotten too; the brain must discard
-  // the late result (check lookup() when the dsync finishes). Returns false
-  // when unknown.
+  // Forgets the user; references to it become invalid at once. A popped user
+  // is forgotten too: the brain must discard the late result (look the name
+  // up again when the dsync finishes and check popped). Returns false when
+  // unknown.
   bool remove(std::string_view username);
 
-  // Seconds until the user is due (0 = now); INT64_MAX for never_sync users.
+  // Seconds until the user is due (0 = now); kNeverDue for never_sync users.
   std::int64_t next_secs(const ReplicatorUser& user) const;
-  // The Unix time ordering key (spec §6.3 plus backoff); smaller = sooner.
+  // The Unix time ordering key (see the top of this file); kNeverDue for
+  // never_sync users.
   UnixTime next_sync_time(const ReplicatorUser& user) const;
+  // Seconds to wait after the start of the `consecutive_failures`-th failed
+  // attempt in a row (values < 1 count as 1): exactly failure_interval_secs
+  // for the first, then doubling up to failure_backoff_max_secs, minus a
+  // jitter in [0, delay/5] derived from FNV-1a(username) so that it is
+  // deterministic per user.
+  std::int64_t failure_backoff_secs(std::string_view username,
+                                    std::uint32_t consecutive_failures) const;
 
-  // The first user in order, or nullptr when none is queued; `next_secs_r`
-  // gets seconds until it is due (0 = now), 3600 when the queue is empty.
+  // The first user in order, or nullptr when none is queued (popped and
+  // never_sync users are not); `next_secs_r` (may be null) gets seconds
+  // until it is due (0 = now), 3600 when nothing is queued.
   ReplicatorUser* peek(std::int64_t* next_secs_r);
   // Like peek(), but only a due user: takes it out of the order and marks it
   // popped. nullptr when none is due.
   ReplicatorUser* pop();
-  // Puts a popped user back in order (after its sync finished or could not start).
+  // Puts a popped user back in order (its sync finished or could not start).
+  // No-op for a user that is not popped except repositioning. Calls the
+  // change callback. Sync waiters are NOT touched here (see sync-waiters.h).
   void push(ReplicatorUser& user);
+  // Puts a popped user back (like push) but not due before `not_before`
+  // (Unix seconds), e.g. when the destination's circuit is open. Priority,
+  // timestamps and failure state are unchanged; it is not counted as a
+  // failure. Also works on a queued user (sets the hold and repositions).
+  void defer(ReplicatorUser& user, UnixTime not_before);
 
   // Sync bookkeeping in one place (spec §6.5, with bugs 3 and 5 fixed):
-  // begin_sync() on a popped user: sets last_fast_sync = now, priority none,
-  // and when full (interval expired or force_full_sync) last_full_sync = now
-  // and clears force_full_sync. Returns true when the sync must be full (-f).
+  // begin_sync() on a popped user: sets last_fast_sync = now, remembers the
+  // priority in priority_in_sync and sets priority none (changes arriving
+  // during the sync raise it again), clears retry_now and not_before, and
+  // when full (last_full_sync + interval <= now, or force_full_sync) sets
+  // last_full_sync = now and clears force_full_sync. Returns true when the
+  // sync must be full (-f).
   bool begin_sync(ReplicatorUser& user);
-  // finish_sync(): records the outcome and pushes the user back. On success:
-  // state = new_state (kept if new_state is empty), last_successful_sync = now,
-  // failures reset. On failure: the previous state is KEPT (stock dropped it),
-  // consecutive_failures++, last_error = error.
+  // finish_sync(): records the outcome and pushes the user back.
+  // On success: state = new_state (kept if new_state is empty),
+  // last_successful_sync = now, failed cleared, failures reset, last_error
+  // cleared.
+  // On failure with kind kNoReplicate or kNoReplica: never_sync = true, not
+  // counted as failed, last_error = error (informational).
+  // On any other failure: the previous state is KEPT (stock dropped it),
+  // last_sync_failed = true, consecutive_failures++, last_error = error.
+  // (kNoUser: the brain should remove() the user instead.)
   void finish_sync(ReplicatorUser& user, bool success, std::string_view new_state,
                    const SyncError& error);
 
-  // Makes every failed user whose last error satisfies `pred` due now
-  // (used when a destination's circuit breaker closes). Returns how many.
+  // Makes every queued (not popped) user that is failed or deferred and
+  // satisfies `pred` due now: sets retry_now (failed ones) and clears
+  // not_before. Used when a destination's circuit breaker closes. Returns
+  // how many users changed; calls the change callback once if any.
   std::size_t retry_failed_now(const std::function<bool(const ReplicatorUser&)>& pred);
 
-  // Counts for "doveadm replicator status" (spec §8.2 classification).
+  // Counts for "doveadm replicator status" (spec §8.2 classification, popped
+  // users included; never_sync users count only in total_users).
   struct Overview {
     std::size_t queued_sync = 0, queued_high = 0, queued_low = 0;
     std::size_t queued_failed = 0, queued_full_resync = 0, waiting_failed = 0;
     std::size_t total_users = 0;
   };
+  // O(users), no allocation.
   Overview overview() const;
 
+  // Number of known users (popped and never_sync included).
   std::size_t size() const;
-  // Visits every user (popped ones included) in unspecified order.
+  // Number of users in the order (not popped, not never_sync).
+  std::size_t queued_count() const;
+  // Visits every user (popped ones included) in unspecified order. `fn` must
+  // not add or remove users.
   void for_each(const std::function<void(const ReplicatorUser&)>& fn) const;
+  // Like for_each, but fields may be changed; every visited user is
+  // repositioned afterwards. `fn` must not change username or popped.
   void for_each_mutable(const std::function<void(ReplicatorUser&)>& fn);
 
+  // Verifies the internal invariants (heap order, cached keys, index);
+  // for tests. Returns an empty string when consistent, else what is wrong.
+  std::string check_invariants_for_test() const;
+
  private:
-  // Implementation detail of src/replicator-queue.cc; free to change.
   struct Impl;
+  static UnixTime& key_of(ReplicatorUser& u) { return u.key_; }
+  static std::uint32_t& slot_of(ReplicatorUser& u) { return u.slot_; }
+  static std::uint32_t& heap_pos_of(ReplicatorUser& u) { return u.heap_pos_; }
+  static UnixTime key_of(const ReplicatorUser& u) { return u.key_; }
+  static std::uint32_t heap_pos_of(const ReplicatorUser& u) { return u.heap_pos_; }
+  static constexpr std::uint32_t kNoHeapPos = ReplicatorUser::kNoHeapPos;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,898 @@
+#!/usr/bin/env python3
+"""A pair of real Dovecot 2.3 instances (A and B) on loopback replicating to each other.
+
+Library and CLI (python3 standard library only). Each node is a private Dovecot
+instance under ROOT/<node>/ with its own base_dir, state_dir, log, users and IMAP and
+doveadm TCP ports. The nodes replicate through the replication plugin, the
+aggregator and the replicator, either ours (an install prefix, `--prefix`) or
+Dovecot's own (`--stock`).
+
+Ours means:
+  * mail_plugin_dir = ROOT/modules, holding symlinks to the system notify plugin and
+    to OUR lib20_replication_plugin.so (the system module dir is never touched and
+    the stock replication plugin is never loaded);
+  * service replicator { executable = PREFIX/libexec/dovecot-replicator/replicator }
+  * service aggregator { executable = PREFIX/libexec/dovecot-replicator/replicator --aggregator
+                         chroot = }
+
+Ports (all on 127.0.0.1): port_base+0 IMAP A, +1 IMAP B, +2 doveadm A, +3 doveadm B.
+Each node's mail_replica points at the peer's doveadm port.
+
+Start-up order matters for a clean log: a replicator full-syncs every userdb user as
+soon as it starts, and a sync towards a peer that is not up yet fails (and then waits
+300 s). So the harness (1) provisions INBOX on A only and copies the mail tree to B
+(identical mailbox GUIDs; otherwise dsync never converges), (2) starts both masters
+with the replicator started on demand, (3) starts both replicators with
+`doveadm replicator status` once both doveadm ports listen, (4) waits until both
+replicators know every user and have full-synced all of them (`wait_idle`).
+
+CLI:  dovepair.py up ROOT [--prefix P | --stock] [--port-base N] [--users a,b | --nusers N]
+      dovepair.py {start,stop,status,logs,check-logs,destroy} ROOT
+      dovepair.py doveadm ROOT {a,b} ARGS...
+Run as root (Dovecot masters, vmail user). Only masters recorded in ROOT are stopped.
+"""
+
+import argparse
+import email.utils
+import grp
+import imaplib
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SYSTEM_MODULE_DIR = "/usr/lib/dovecot/modules"
+STOCK_LIBEXEC = "/usr/lib/dovecot"
+STOCK_REPLICATOR = os.path.join(STOCK_LIBEXEC, "replicator")
+STOCK_AGGREGATOR = os.path.join(STOCK_LIBEXEC, "aggregator")
+STOCK_PLUGIN = os.path.join(SYSTEM_MODULE_DIR, "lib20_replication_plugin.so")
+OUR_DAEMON_REL = os.path.join("libexec", "dovecot-replicator", "replicator")
+OUR_PLUGIN_REL = os.path.join("lib", "dovecot", "modules", "lib20_replication_plugin.so")
+VMAIL_UID = 5000
+DEFAULT_PORT_BASE = 32100
+DEFAULT_USERS = ("alice", "bob")
+BAD_LOG_WORDS = ("Panic:", "Fatal:")
+PAIR_FILE = "pair.json"
+
+
+# --------------------------------------------------------------------------- utilities
+
+class Timeout(AssertionError):
+    """wait_until() ran out of time; the message says what was awaited."""
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred() until it returns a truthy value or `timeout` seconds pass.
+
+    Returns (value, elapsed_seconds). Exceptions from pred() count as "not yet" but the
+    last one is reported in the Timeout message. Never sleeps longer than `interval`
+    seconds between polls."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v, time.monotonic() - t0
+        except Exception as e:  # noqa: BLE001 - polled predicates may fail transiently
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = " (last error: %r)" % (last_exc,) if last_exc else ""
+            raise Timeout("timed out after %.1f s waiting for %s%s" % (timeout, what, extra))
+        time.sleep(interval)
+
+
+def listening_tcp_ports():
+    """Set of TCP ports in LISTEN state on IPv4/IPv6 (read from /proc/net/tcp*)."""
+    ports = set()
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(f) as fh:
+                next(fh)
+                for line in fh:
+                    parts = line.split()
+                    if parts[3] == "0A":
+                        ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+        except FileNotFoundError:
+            pass
+    return ports
+
+
+def ports_free(ports):
+    """True if none of `ports` is listening and each can be bound on 127.0.0.1."""
+    if set(ports) & listening_tcp_ports():
+        return False
+    for p in ports:
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def pick_port_base(lo=32100, hi=32760, step=10):
+    """First base in [lo, hi) (multiples of `step`) whose 4 pair ports are all free."""
+    for base in range(lo, hi, step):
+        if ports_free(range(base, base + 4)):
+            return base
+    raise RuntimeError("no free port block in %d-%d" % (lo, hi))
+
+
+def proc_children_map():
+    """{ppid: [pid...]} for every process visible in /proc."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # field 4 (ppid) follows the ")" that closes the command name
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def descendants(pid):
+    """All live descendants of `pid` (not including pid)."""
+    kids = proc_children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in kids.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def proc_info(pid):
+    """dict(pid, exe, comm, cmdline, maps) for a live process, or None if it is gone."""
+    try:
+        exe = os.path.realpath("/proc/%d/exe" % pid)
+        with open("/proc/%d/comm" % pid) as fh:
+            comm = fh.read().strip()
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        maps = set()
+        with open("/proc/%d/maps" % pid) as fh:
+            for line in fh:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[5].startswith("/"):
+                    maps.add(parts[5].strip())
+        return {"pid": pid, "exe": exe, "comm": comm, "cmdline": cmdline, "maps": maps}
+    except OSError:
+        return None
+
+
+def make_message(msgid, subject=None, body="hello from the dovepair harness"):
+    """An RFC 5322 message (bytes, CRLF) with the given Message-ID (without <>)."""
+    return ("From: e2e@example.com\r\nTo: e2e@example.com\r\n"
+            "Subject: %s\r\nMessage-ID: <%s>\r\nDate: %s\r\n\r\n%s\r\n"
+            % (subject or msgid, msgid, email.utils.formatdate(), body)).encode()
+
+
+def _imap_quote(name):
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _check(typ, data, what):
+    if typ != "OK":
+        raise RuntimeError("IMAP %s failed: %s %r" % (what, typ, data))
+    return data
+
+
+def path_open_to_others(path, need=0o004):
+    """True if every directory from / down to `path` is searchable by any user and the
+    file itself has the `need` permission bits for others (0o004 read, 0o005 read+exec):
+    unprivileged Dovecot processes (vmail, dovecot) can then load our plugin / exec our
+    daemon from there."""
+    path = os.path.realpath(path)
+    if os.stat(path).st_mode & need != need:
+        return False
+    d = os.path.dirname(path)
+    while True:
+        if not os.stat(d).st_mode & 0o001:
+            return False
+        if d == "/":
+            return True
+        d = os.path.dirname(d)
+
+
+# --------------------------------------------------------------------------- node
+
+class Node:
+    """One Dovecot instance (name 'a' or 'b') of a Pair."""
+
+    def __init__(self, pair, name, imap_port, doveadm_port, peer_doveadm_port):
+        self.pair = pair
+        self.name = name
+        self.root = os.path.join(pair.root, name)
+        self.imap_port = imap_port
+        self.doveadm_port = doveadm_port
+        self.peer_doveadm_port = peer_doveadm_port
+        self.hostname = "node-%s.%s" % (name, pair.tag)
+        self.conf = os.path.join(self.root, "dovecot.conf")
+        self.provision_conf = os.path.join(self.root, "dovecot-provision.conf")
+        self.base_dir = os.path.join(self.root, "run")
+        self.state_dir = os.path.join(self.root, "state")
+        self.mail_dir = os.path.join(self.root, "mail")
+        self.log_path = os.path.join(self.root, "log", "dovecot.log")
+        self.passwd = os.path.join(self.root, "users.passwd")
+        self.pidfile = os.path.join(self.base_dir, "master.pid")
+
+    def __repr__(self):
+        return "Node(%s imap=%d doveadm=%d)" % (self.name, self.imap_port, self.doveadm_port)
+
+    # ---- config
+
+    def render_config(self, provision=False):
+        """The node's dovecot.conf text. provision=True: no replication at all (used to
+        create the initial mailboxes on A only)."""
+        p = self.pair
+        L = [
+            "# Generated by tests/e2e/dovepair.py (%s mode) - node %s" % ("stock" if p.stock else "ours", self.name),
+            "instance_name = drepl-%s-%s" % (p.tag, self.name),
+            "protocols = imap",
+            "listen = 127.0.0.1",
+            "base_dir = %s" % self.base_dir,
+            "state_dir = %s" % self.state_dir,
+            "log_path = %s" % self.log_path,
+            "info_log_path = %s" % self.log_path,
+            'log_timestamp = "%Y-%m-%d %H:%M:%S.%{usecs} "',
+            # Distinct hostname per node: maildir unique names, dsync locks. lib/hostpid.c
+            # reads DOVECOT_HOSTNAME; import_environment hands it to every child.
+            "import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS DOVECOT_HOSTNAME=%s" % self.hostname,
+            "hostname = %s" % self.hostname,
+            "ssl = no",
+            "disable_plaintext_auth = no",
+            "auth_mechanisms = plain",
+            "default_internal_user = dovecot",
+            "default_login_user = dovenull",
+            "first_valid_uid = %d" % min(500, p.vmail_uid),
+            "passdb {",
+            "  driver = passwd-file",
+            "  args = scheme=PLAIN username_format=%%u %s" % self.passwd,
+            "}",
+            "userdb {",
+            "  driver = passwd-file",
+            "  args = username_format=%%u %s" % self.passwd,
+            "  default_fields = uid=%d gid=%d home=%s/%%u" % (p.vmail_uid, p.vmail_gid, self.mail_dir),
+            "}",
+            "mail_location = maildir:~/Maildir",
+            "namespace inbox {",
+            "  inbox = yes",
+            "  separator = /",
+            "}",
+            "service imap-login {",
+            "  inet_listener imap {",
+            "    address = 127.0.0.1",
+            "    port = %d" % self.imap_port,
+            "  }",
+            "  inet_listener imaps {",
+            "    port = 0",
+            "  }",
+            "}",
+            "service doveadm {",
+            "  inet_listener {",
+            "    address = 127.0.0.1",
+            "    port = %d" % self.doveadm_port,
+            "  }",
+            "}",
+            "doveadm_port = %d" % self.peer_doveadm_port,
+            "doveadm_password = %s" % p.doveadm_password,
+        ]
+        if not p.stock:
+            L.append("mail_plugin_dir = %s" % p.module_dir)
+        if provision:
+            L.append("# provisioning: replication off")
+            return "\n".join(L) + "\n"
+        daemon = p.daemon_path
+        L += [
+            "",
+            "# ---- replication ----",
+            "mail_plugins = $mail_plugins notify replication",
+            "service replicator {",
+        ]
+        if not p.stock:
+            L.append("  executable = %s" % daemon)
+        if p.min_avail:
+            L.append("  process_min_avail = 1")
+        L += [
+            "  unix_listener replicator-doveadm {",
+            "    mode = 0600",
+            "    user = vmail",
+            "  }",
+            "}",
+            "service aggregator {",
+        ]
+        if not p.stock:
+            L += ["  executable = %s --aggregator" % daemon,
+                  "  chroot ="]
+        L += [
+            "  fifo_listener replication-notify-fifo {",
+            "    user = vmail",
+            "  }",
+            "  unix_listener replication-notify {",
+            "    user = vmail",
+            "  }",
+            "}",
+            "replication_max_conns = %d" % p.max_conns,
+            "replication_full_sync_interval = %s" % p.full_sync_interval,
+            "plugin {",
+            "  mail_replica = tcp:127.0.0.1:%d" % self.peer_doveadm_port,
+        ]
+        if p.sync_timeout:
+            L.append("  replication_sync_timeout = %d" % p.sync_timeout)
+        L.append("}")
+        if p.extra_conf:
+            L += ["", "# ---- extra ----", p.extra_conf]
+        return "\n".join(L) + "\n"
+
+    def write_files(self):
+        for d in (self.base_dir, self.state_dir, os.path.dirname(self.log_path), self.mail_dir):
+            os.makedirs(d, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        os.chown(self.mail_dir, self.pair.vmail_uid, self.pair.vmail_gid)
+        with open(self.passwd, "w") as fh:
+            for u in self.pair.users:
+                fh.write("%s:%s::::::\n" % (u, self.pair.password(u)))
+        os.chmod(self.passwd, 0o640)
+        os.chown(self.passwd, 0, grp.getgrnam("dovecot").gr_gid)
+        open(self.log_path, "a").close()
+        for path, prov in ((self.conf, False), (self.provision_conf, True)):
+            with open(path, "w") as fh:
+                fh.write(self.render_config(provision=prov))
+            os.chmod(path, 0o644)  # readable by the CLI only as root anyway (root dir)
+        r = subprocess.run(["doveconf", "-c", self.conf, "-n"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("doveconf rejected %s: %s" % (self.conf, r.stderr.strip()))
+
+    # ---- process control
+
+    def master_pid(self, conf=None):
+        """PID of this node's running master (pidfile + cmdline check), or None."""
+        try:
+            with open(self.pidfile) as fh:
+                pid = int(fh.read().strip())
+            with open("/proc/%d/cmdline" % pid, "rb") as fh:
+                cmd = fh.read().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        confs = [conf] if conf else [self.conf, self.provision_conf]
+        if any(c.encode() in cmd for c in confs):
+            return pid
+        return None
+
+    def start(self, provision=False, timeout=30):
+        """Starts the master (daemonized) and waits until IMAP and doveadm ports listen."""
+        conf = self.provision_conf if provision else self.conf
+        if self.master_pid():
+            raise RuntimeError("node %s already running" % self.name)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DOVECOT_HOSTNAME": self.hostname}
+        with open(os.path.join(self.root, "log", "master-stdout.log"), "ab") as out:
+            # stdout/stderr to a file: the daemonized master keeps them open forever.
+            r = subprocess.run(["dovecot", "-c", conf], stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=out, env=env, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("dovecot -c %s exited %d; see %s and %s" % (
+                conf, r.returncode, os.path.join(self.root, "log", "master-stdout.log"), self.log_path))
+        wait_until(lambda: self.master_pid(conf) and
+                   {self.imap_port, self.doveadm_port} <= listening_tcp_ports(),
+                   timeout, what="node %s master and ports %d,%d" % (self.name, self.imap_port, self.doveadm_port))
+
+    def stop(self, timeout=20):
+        """Stops this node's master (SIGTERM, then SIGKILL after `timeout` s) and kills any
+        leftover descendants by PID. Returns True if a master was running."""
+        pid = self.master_pid()
+        if not pid:
+            return False
+        kids = descendants(pid)
+        os.kill(pid, signal.SIGTERM)
+        try:
+            wait_until(lambda: not os.path.exists("/proc/%d" % pid) or _is_zombie(pid), timeout,
+                       what="master %d to exit" % pid)
+        except Timeout:
+            os.kill(pid, signal.SIGKILL)
+        for k in kids:
+            try:
+                with open("/proc/%d/stat" % k):
+                    pass
+                os.kill(k, signal.SIGKILL)
+            except OSError:
+                pass
+        return True
+
+    def processes(self):
+        """proc_info() of every descendant of this node's master."""
+        pid = self.master_pid()
+        if not pid:
+            return []
+        return [i for i in (proc_info(p) for p in descendants(pid)) if i]
+
+    # ---- doveadm
+
+    def doveadm(self, *args, check=True, timeout=60, fmt=None):
+        """Runs the stock `doveadm -c <conf> ARGS` for this node; returns CompletedProcess."""
+        cmd = ["doveadm", "-c", self.conf] + (["-f", fmt] if fmt else []) + list(args)
+        env = dict(os.environ, DOVECOT_HOSTNAME=self.hostname)
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           env=env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("%s exited %d: %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
+        return r
+
+    def replicator_overview(self):
+        """`doveadm replicator status` as {label: int}."""
+        out = self.doveadm("replicator", "status").stdout
+        res = {}
+        for line in out.splitlines():
+            m = re.match(r"^(.*?)\s+(\d+)\s*$", line)
+            if m:
+                res[m.group(1).strip()] = int(m.group(2))
+        return res
+
+    def replicator_users(self, mask="*"):
+        """`doveadm -f tab replicator status MASK` as {user: {column: value}}."""
+        out = self.doveadm("replicator", "status", mask, fmt="tab").stdout.splitlines()
+        if not out:
+            return {}
+        head = out[0].split("\t")
+        res = {}
+        for line in out[1:]:
+            cols = line.split("\t")
+            if cols and cols[0]:
+                res[cols[0]] = dict(zip(head, cols))
+        return res
+
+    def dsync_status(self):
+        """`doveadm -f tab replicator dsync-status` rows as dicts."""
+        out = self.doveadm("replicator", "dsync-status", fmt="tab").stdout.splitlines()
+        if not out:
+            return []
+        head = out[0].split("\t")
+        return [dict(zip(head, line.split("\t"))) for line in out[1:] if line.strip()]
+
+    # ---- IMAP
+
+    def imap(self, user, timeout=15):
+        """A logged-in imaplib.IMAP4 connection for `user`."""
+        c = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=timeout)
+        _check(*c.login(user, self.pair.password(user)), what="LOGIN")
+        return c
+
+    def append(self, user, msgid, mailbox="INBOX", flags=None):
+        """IMAP APPEND of make_message(msgid) into mailbox."""
+        c = self.imap(user)
+        try:
+            _check(*c.append(_imap_quote(mailbox), flags, None, make_message(msgid)), what="APPEND")
+        finally:
+            c.logout()
+
+    def _uid_of(self, c, msgid, mailbox):
+        _check(*c.select(_imap_quote(mailbox)), what="SELECT")
+        typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", _imap_quote("<%s>" % msgid))
+        uids = _check(typ, data, "SEARCH")[0].split()
+        if len(uids) != 1:
+            raise RuntimeError("%s: expected 1 message %s in %s, found %d" % (self.name, msgid, mailbox, len(uids)))
+        return uids[0].decode()
+
+    def store(self, user, msgid, op, flags, mailbox="INBOX"):
+        """UID STORE <op> (flags) on the message with this Message-ID; op like '+FLAGS'."""
+        c = self.imap(user)
+        try:
+            uid = self._uid_of(c, msgid, mailbox)
+            _check(*c.uid("STORE", uid, op, "(%s)" % flags), what="STORE")
+        finally:
+            c.logout()
+
+    def expunge(self, user, msgid, mailbox="INBOX"):
+        """Marks the message \\Deleted and EXPUNGEs it."""
+        c = self.imap(user)
+        try:
+            uid = self._uid_of(c, msgid, mailbox)
+            _check(*c.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"), what="STORE")
+            _check(*c.expunge(), what="EXPUNGE")
+        finally:
+            c.logout()
+
+    def create(self, user, mailbox):
+        self._simple(user, "CREATE", lambda c: c.create(_imap_quote(mailbox)))
+
+    def rename(self, user, old, new):
+        self._simple(user, "RENAME", lambda c: c.rename(_imap_quote(old), _imap_quote(new)))
+
+    def delete(self, user, mailbox):
+        self._simple(user, "DELETE", lambda c: c.delete(_imap_quote(mailbox)))
+
+    def _simple(self, user, what, fn):
+        c = self.imap(user)
+        try:
+            _check(*fn(c), what=what)
+        finally:
+            c.logout()
+
+    def mailboxes(self, user):
+        """Set of mailbox names (IMAP LIST "" "*")."""
+        c = self.imap(user)
+        try:
+            data = _check(*c.list('""', '"*"'), what="LIST")
+        finally:
+            c.logout()
+        names = set()
+        for item in data:
+            if item is None:
+                continue
+            if isinstance(item, tuple):  # name sent as a literal
+                names.add(item[1].decode())
+                continue
+            m = re.match(rb'^\([^)]*\) (?:"(?:[^"\\]|\\.)*"|NIL) (.*)$', item)
+            if not m:
+                continue
+            name = m.group(1)
+            if name.startswith(b'"'):
+                name = re.sub(rb'\\(.)', rb'\1', name[1:-1])
+            names.add(name.decode())
+        return names
+
+    def messages(self, user, mailbox="INBOX"):
+        """{message-id (without <>): set of flags} of a mailbox, read-only (EXAMINE).
+        Returns None if the mailbox does not exist."""
+        c = self.imap(user)
+        try:
+            typ, data = c.select(_imap_quote(mailbox), readonly=True)
+            if typ != "OK":
+                return None
+            if int(data[0] or 0) == 0:
+                return {}
+            typ, data = c.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+            _check(typ, data, "FETCH")
+        finally:
+            try:
+                c.logout()
+            except Exception:  # noqa: BLE001
+                pass
+        res = {}
+        cur_meta, cur_hdr = b"", b""
+        for item in data:
+            if isinstance(item, tuple):
+                cur_meta, cur_hdr = item[0], item[1]
+            elif item is not None:
+                cur_meta += item  # trailing part after the literal, e.g. b' FLAGS (...))' or b')'
+                fm = re.search(rb"FLAGS \(([^)]*)\)", cur_meta)
+                hm = re.search(rb"<([^>]*)>", cur_hdr)
+                if hm:
+                    res[hm.group(1).decode()] = set(fm.group(1).decode().split()) if fm else set()
+                cur_meta, cur_hdr = b"", b""
+        return res
+
+    # ---- logs
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ""
+
+    def bad_log_lines(self, words=BAD_LOG_WORDS):
+        """Log lines containing any of `words` (default Panic:/Fatal:)."""
+        return [l for l in self.log_text().splitlines() if any(w in l for w in words)]
+
+
+def _is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            s = fh.read()
+        return s[s.rindex(")") + 2] == "Z"
+    except OSError:
+        return True
+
+
+# --------------------------------------------------------------------------- pair
+
+class Pair:
+    """Two nodes A and B in `root`, replicating to each other.
+
+    prefix: install prefix holding our plugin and daemon (ignored with stock=True).
+    users: user names (password = password(user)). min_avail: start the replicator with
+    the master (process_min_avail = 1) instead of on demand - see the module doc."""
+
+    def __init__(self, root, port_base=None, prefix=None, stock=False, users=DEFAULT_USERS,
+                 max_conns=10, full_sync_interval="1 days", sync_timeout=0, extra_conf="",
+                 min_avail=False, tag=None, doveadm_password=None):
+        if not stock and not prefix:
+            raise ValueError("need an install prefix (--prefix) or stock mode (--stock)")
+        self.root = os.path.abspath(root)
+        self.stock = bool(stock)
+        self.prefix = os.path.abspath(prefix) if prefix and not stock else None
+        self.port_base = port_base if port_base is not None else pick_port_base()
+        self.users = list(users)
+        self.max_conns = max_conns
+        self.full_sync_interval = full_sync_interval
+        self.sync_timeout = sync_timeout
+        self.extra_conf = extra_conf
+        self.min_avail = min_avail
+        self.tag = tag or "p%d" % self.port_base
+        self.doveadm_password = doveadm_password or secrets.token_hex(12)
+        self.module_dir = os.path.join(self.root, "modules")
+        # the prefix actually used by Dovecot (a copy inside root if the original is not
+        # reachable by the unprivileged vmail/dovecot users, e.g. a checkout under /root)
+        self.run_prefix = self.prefix
+        if self.prefix and not self._prefix_usable(self.prefix):
+            self.run_prefix = os.path.join(self.root, "prefix")
+        pb = self.port_base
+        self.a = Node(self, "a", pb + 0, pb + 2, pb + 3)
+        self.b = Node(self, "b", pb + 1, pb + 3, pb + 2)
+        self.nodes = (self.a, self.b)
+        self.vmail_uid, self.vmail_gid = VMAIL_UID, VMAIL_UID
+
+    # ---- persistence (so the CLI can act on an existing pair)
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in (
+            "root", "port_base", "prefix", "stock", "users", "max_conns", "full_sync_interval",
+            "sync_timeout", "extra_conf", "min_avail", "tag", "doveadm_password")}
+
+    def save(self):
+        path = os.path.join(self.root, PAIR_FILE)
+        with open(path, "w") as fh:
+            json.dump(self.to_dict(), fh, indent=1)
+        os.chmod(path, 0o600)
+
+    @classmethod
+    def load(cls, root):
+        with open(os.path.join(os.path.abspath(root), PAIR_FILE)) as fh:
+            d = json.load(fh)
+        p = cls(**d)
+        p._resolve_vmail(create=False)
+        return p
+
+    # ---- paths
+
+    @staticmethod
+    def _prefix_usable(prefix):
+        try:
+            return (path_open_to_others(os.path.join(prefix, OUR_DAEMON_REL), 0o005) and
+                    path_open_to_others(os.path.join(prefix, OUR_PLUGIN_REL), 0o004))
+        except OSError:
+            return False
+
+    @property
+    def daemon_path(self):
+        """Our daemon as Dovecot runs it (None in stock mode)."""
+        return None if self.stock else os.path.join(self.run_prefix, OUR_DAEMON_REL)
+
+    @property
+    def plugin_path(self):
+        return STOCK_PLUGIN if self.stock else os.path.join(self.run_prefix, OUR_PLUGIN_REL)
+
+    @staticmethod
+    def password(user):
+        return "pw-" + user
+
+    # ---- setup
+
+    def _resolve_vmail(self, create=True):
+        try:
+            pw = pwd.getpwnam("vmail")
+            self.vmail_uid, self.vmail_gid = pw.pw_uid, pw.pw_gid
+            return
+        except KeyError:
+            if not create:
+                raise
+        try:
+            grp.getgrnam("vmail")
+        except KeyError:
+            subprocess.run(["groupadd", "-g", str(VMAIL_UID), "vmail"], check=True)
+        subprocess.run(["useradd", "-u", str(VMAIL_UID), "-g", "vmail", "-M", "-d", "/nonexistent",
+                        "-s", "/usr/sbin/nologin", "vmail"], check=True)
+        pw = pwd.getpwnam("vmail")
+        self.vmail_uid, self.vmail_gid = pw.pw_uid, pw.pw_gid
+
+    def _setup_modules(self):
+        """ROOT/modules: symlinks to the system notify plugin and our replication plugin."""
+        if self.stock:
+            return
+        if self.run_prefix != self.prefix:
+            shutil.copytree(self.prefix, self.run_prefix, symlinks=True, dirs_exist_ok=True)
+        for rel in (OUR_DAEMON_REL, OUR_PLUGIN_REL):
+            if not os.path.exists(os.path.join(self.run_prefix, rel)):
+                raise FileNotFoundError("missing %s in install prefix %s (run cmake --install)" % (rel, self.prefix))
+        os.makedirs(self.module_dir, exist_ok=True)
+        os.chmod(self.module_dir, 0o755)
+        links = {"lib15_notify_plugin.so": os.path.join(SYSTEM_MODULE_DIR, "lib15_notify_plugin.so"),
+                 "lib20_replication_plugin.so": self.plugin_path}
+        for name, target in links.items():
+            dst = os.path.join(self.module_dir, name)
+            if os.path.lexists(dst):
+                os.unlink(dst)
+            os.symlink(target, dst)
+
+    def create(self):
+        """Writes configs and provisions identical INBOXes on both nodes. Leaves the pair
+        stopped. Fails if the root already holds a running pair."""
+        if os.geteuid() != 0:
+            raise PermissionError("dovepair needs root (Dovecot masters, vmail user)")
+        for n in self.nodes:
+            if n.master_pid():
+                raise RuntimeError("node %s in %s is running; stop it first" % (n.name, self.root))
+        os.makedirs(self.root, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        self._resolve_vmail()
+        self._setup_modules()
+        for n in self.nodes:
+            n.write_files()
+        self.save()
+        self.provision()
+
+    def provision(self):
+        """INBOX for every user created on A (replication off), then A's mail tree copied
+        to B, so both have the same mailbox GUIDs."""
+        a = self.a
+        a.start(provision=True)
+        try:
+            for u in self.users:
+                a.doveadm("mailbox", "status", "-u", u, "guid", "INBOX")
+        finally:
+            a.stop()
+        shutil.rmtree(self.b.mail_dir)
+        subprocess.run(["cp", "-a", a.mail_dir, self.b.mail_dir], check=True)
+
+    # ---- run
+
+    def start(self, timeout=60):
+        """Starts both masters, then both replicators, and waits until both are idle."""
+        try:
+            for n in self.nodes:
+                if not n.master_pid():
+                    n.start()
+            for n in self.nodes:  # starts an on-demand replicator
+                wait_until(lambda: n.doveadm("replicator", "status", check=True), 20,
+                           what="node %s replicator to answer" % n.name)
+            self.wait_idle(timeout)
+        except BaseException:
+            self.dump_logs()
+            raise
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+
+    def destroy(self):
+        """Stops the pair and removes its root (only if it holds a pair.json)."""
+        self.stop()
+        if os.path.exists(os.path.join(self.root, PAIR_FILE)):
+            shutil.rmtree(self.root)
+
+    def node_idle(self, n):
+        """True when node n's replicator knows every user, has nothing queued or failed,
+        has full-synced every user and has no dsync running."""
+        ov = n.replicator_overview()
+        if ov.get("Total number of known users") != len(self.users):
+            return False
+        if any(v for k, v in ov.items() if k.startswith(("Queued", "Waiting"))):
+            return False
+        users = n.replicator_users("*")
+        for u in self.users:
+            row = users.get(u)
+            if not row or row.get("full sync", "-") == "-" or row.get("failed", "-") != "-":
+                return False
+        return all(not r.get("username") for r in n.dsync_status())
+
+    def wait_idle(self, timeout=60):
+        """Waits until both replicators are idle (node_idle); returns seconds waited."""
+        return wait_until(lambda: all(self.node_idle(n) for n in self.nodes), timeout, 0.2,
+                          what="both replicators idle with every user full-synced")[1]
+
+    # ---- checks
+
+    def bad_log_lines(self):
+        """{node name: [Panic/Fatal lines]} for nodes that have any."""
+        return {n.name: l for n in self.nodes for l in [n.bad_log_lines()] if l}
+
+    def dump_logs(self, lines=150, file=sys.stderr):
+        for n in self.nodes:
+            text = n.log_text().splitlines()
+            print("===== node %s log (%s), last %d of %d lines =====" % (
+                n.name, n.log_path, min(lines, len(text)), len(text)), file=file)
+            for l in text[-lines:]:
+                print(l, file=file)
+        file.flush()
+
+    def status_text(self):
+        out = []
+        for n in self.nodes:
+            for args in (("replicator", "status"), ("replicator", "status", "*"), ("replicator", "dsync-status")):
+                r = n.doveadm(*args, check=False)
+                out.append("--- node %s: doveadm %s\n%s%s" % (n.name, " ".join(args), r.stdout, r.stderr))
+        return "".join(out)
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _cli(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("create", "up"):
+        p = sub.add_parser(name, help="write configs + provision" + (" + start" if name == "up" else ""))
+        p.add_argument("root")
+        g = p.add_mutually_exclusive_group(required=True)
+        g.add_argument("--prefix", help="install prefix with our plugin and daemon")
+        g.add_argument("--stock", action="store_true", help="use Dovecot's own replication")
+        p.add_argument("--port-base", type=int, default=None,
+                       help="IMAP A/B = base, base+1; doveadm A/B = base+2, base+3 (default: first free block from %d)" % DEFAULT_PORT_BASE)
+        p.add_argument("--users", default=",".join(DEFAULT_USERS), help="comma-separated user names")
+        p.add_argument("--nusers", type=int, help="generate user0001..userNNNN instead of --users")
+        p.add_argument("--max-conns", type=int, default=10)
+        p.add_argument("--sync-timeout", type=int, default=0)
+        p.add_argument("--min-avail", action="store_true", help="process_min_avail = 1 for the replicator")
+        p.add_argument("--extra-conf", default="", help="extra dovecot.conf text for both nodes")
+    for name in ("start", "stop", "status", "check-logs", "destroy"):
+        sub.add_parser(name).add_argument("root")
+    p = sub.add_parser("logs")
+    p.add_argument("root")
+    p.add_argument("--lines", type=int, default=100)
+    p = sub.add_parser("doveadm")
+    p.add_argument("root")
+    p.add_argument("node", choices=("a", "b"))
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    a = ap.parse_args(argv)
+
+    if a.cmd in ("create", "up"):
+        users = ["user%04d" % i for i in range(1, a.nusers + 1)] if a.nusers else a.users.split(",")
+        pair = Pair(a.root, port_base=a.port_base, prefix=a.prefix, stock=a.stock, users=users,
+                    max_conns=a.max_conns, sync_timeout=a.sync_timeout, min_avail=a.min_avail,
+                    extra_conf=a.extra_conf)
+        pair.create()
+        print("created pair in %s (%s mode): IMAP A 127.0.0.1:%d, B 127.0.0.1:%d; doveadm A %d, B %d" % (
+            pair.root, "stock" if pair.stock else "ours", pair.a.imap_port, pair.b.imap_port,
+            pair.a.doveadm_port, pair.b.doveadm_port))
+        if a.cmd == "up":
+            pair.start()
+            print("pair running and idle")
+        return 0
+    pair = Pair.load(a.root)
+    if a.cmd == "start":
+        pair.start()
+        print("pair running and idle")
+    elif a.cmd == "stop":
+        pair.stop()
+    elif a.cmd == "destroy":
+        pair.destroy()
+    elif a.cmd == "status":
+        print(pair.status_text(), end="")
+    elif a.cmd == "logs":
+        pair.dump_logs(a.lines, file=sys.stdout)
+    elif a.cmd == "check-logs":
+        bad = pair.bad_log_lines()
+        for node, lines in bad.items():
+            for l in lines:
+                print("%s: %s" % (node, l))
+        return 1 if bad else 0
+    elif a.cmd == "doveadm":
+        n = pair.a if a.node == "a" else pair.b
+        r = n.doveadm(*a.args, check=False)
+        sys.stdout.write(r.stdout)
+        sys.stderr.write(r.stderr)
+        return r.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())

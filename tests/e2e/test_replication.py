@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""End-to-end replication test on a real Dovecot 2.3 pair (tests/e2e/dovepair.py).
+
+Proves over IMAP that APPEND, flag changes, EXPUNGE and mailbox CREATE/RENAME/DELETE
+replicate A->B and B->A, each within DEADLINE seconds (polled, no fixed sleeps); that
+the pair converges to identical state; that in our mode only our daemon and plugin run
+(no stock replicator/aggregator process, stock plugin never mapped); and that neither
+log has a Panic or Fatal line, start-up and shutdown included.
+
+Usage: test_replication.py (--prefix PREFIX | --stock) [--root DIR] [--port-base N]
+                           [--deadline SECS] [--keep] [unittest args...]
+Environment defaults: DREPL_PREFIX, DREPL_E2E_STOCK=1, DREPL_E2E_PORT_BASE,
+DREPL_E2E_DEADLINE. Needs root.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dovepair  # noqa: E402
+
+OPTS = argparse.Namespace(prefix=os.environ.get("DREPL_PREFIX"),
+                          stock=os.environ.get("DREPL_E2E_STOCK") == "1",
+                          root=None,
+                          port_base=int(os.environ["DREPL_E2E_PORT_BASE"]) if os.environ.get("DREPL_E2E_PORT_BASE") else None,
+                          deadline=float(os.environ.get("DREPL_E2E_DEADLINE", "10")),
+                          keep=False)
+STATE = {"pair": None, "failed": False, "timings": [], "made_root": False}
+USER = "alice"
+
+
+def pair():
+    return STATE["pair"]
+
+
+def setUpModule():
+    if os.geteuid() != 0:
+        raise RuntimeError("the e2e test needs root (it runs private Dovecot masters)")
+    if not OPTS.stock and not OPTS.prefix:
+        raise RuntimeError("give --prefix PREFIX (our install) or --stock")
+    root = OPTS.root
+    if not root:
+        # under /tmp: vmail must be able to reach its home directories
+        root = tempfile.mkdtemp(prefix="drepl-e2e-", dir="/tmp")
+        STATE["made_root"] = True
+    p = dovepair.Pair(root, port_base=OPTS.port_base, prefix=OPTS.prefix, stock=OPTS.stock)
+    STATE["pair"] = p
+    print("e2e: %s mode, root %s, IMAP %d/%d, doveadm %d/%d%s" % (
+        "stock" if p.stock else "ours", p.root, p.a.imap_port, p.b.imap_port,
+        p.a.doveadm_port, p.b.doveadm_port,
+        "" if p.stock else ", daemon %s" % p.daemon_path), file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    p.create()
+    p.start()
+    print("e2e: pair up and idle after %.2f s" % (time.monotonic() - t0), file=sys.stderr, flush=True)
+
+
+def tearDownModule():
+    p = pair()
+    if not p:
+        return
+    if STATE["failed"]:
+        try:
+            print(p.status_text(), file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 - best effort diagnostics
+            print("status failed: %r" % e, file=sys.stderr)
+        p.dump_logs()
+    p.stop()
+    if STATE["timings"]:
+        print("\ne2e timings (change done -> visible on the other node):", file=sys.stderr)
+        for name, secs in STATE["timings"]:
+            print("  %-44s %6.3f s" % (name, secs), file=sys.stderr)
+    if STATE["failed"] or OPTS.keep:
+        print("e2e: pair kept in %s" % p.root, file=sys.stderr)
+    elif STATE["made_root"]:
+        shutil.rmtree(p.root, ignore_errors=True)
+
+
+class PairCase(unittest.TestCase):
+    """Marks the run as failed (so logs get dumped and the root kept) on any failure."""
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            STATE["failed"] = True
+        return out
+
+    def converge(self, name, pred):
+        """Polls pred until true within the deadline; records and returns the time."""
+        try:
+            _, secs = dovepair.wait_until(pred, OPTS.deadline, 0.05, what=name)
+        except dovepair.Timeout as e:
+            self.fail(str(e))
+        STATE["timings"].append((name, secs))
+        return secs
+
+
+def _nodes(direction):
+    p = pair()
+    return (p.a, p.b) if direction == "A->B" else (p.b, p.a)
+
+
+def _msgs(node, mailbox="INBOX"):
+    return node.messages(USER, mailbox) or {}
+
+
+class T1Replication(PairCase):
+    """Each change on one node shows up on the other, in both directions."""
+
+    def _append(self, direction):
+        src, dst = _nodes(direction)
+        mid = "append-%s@e2e" % uuid.uuid4().hex[:12]
+        src.append(USER, mid)
+        self.assertIn(mid, _msgs(src))
+        self.converge("APPEND %s" % direction, lambda: mid in _msgs(dst))
+        self.assertEqual(len([m for m in _msgs(dst) if m == mid]), 1)
+        return mid
+
+    def _flags(self, direction):
+        src, dst = _nodes(direction)
+        mid = self._append(direction)
+        src.store(USER, mid, "+FLAGS", r"\Flagged $Label1")
+        self.converge("flags +\\Flagged $Label1 %s" % direction,
+                      lambda: {r"\Flagged", "$Label1"} <= _msgs(dst).get(mid, set()))
+        src.store(USER, mid, "-FLAGS", r"\Flagged")
+        self.converge("flags -\\Flagged %s" % direction,
+                      lambda: r"\Flagged" not in _msgs(dst).get(mid, {r"\Flagged"}))
+        self.assertIn("$Label1", _msgs(dst)[mid])
+
+    def _expunge(self, direction):
+        src, dst = _nodes(direction)
+        mid = self._append(direction)
+        keep = self._append(direction)
+        src.expunge(USER, mid)
+        self.assertNotIn(mid, _msgs(src))
+        self.converge("EXPUNGE %s" % direction, lambda: mid not in _msgs(dst))
+        self.assertIn(keep, _msgs(dst), "expunge removed the wrong message")
+
+    def _mailboxes(self, direction):
+        src, dst = _nodes(direction)
+        box = "Proj-%s-%s" % (direction.replace("->", "to"), uuid.uuid4().hex[:8])
+        src.create(USER, box)
+        self.converge("CREATE %s" % direction, lambda: box in dst.mailboxes(USER))
+        mid = "inbox2-%s@e2e" % uuid.uuid4().hex[:12]
+        src.append(USER, mid, mailbox=box)
+        self.converge("APPEND into new mailbox %s" % direction, lambda: mid in _msgs(dst, box))
+        new = box + "-renamed"
+        src.rename(USER, box, new)
+        self.converge("RENAME %s" % direction,
+                      lambda: (lambda s: new in s and box not in s)(dst.mailboxes(USER)))
+        self.assertIn(mid, _msgs(dst, new), "message did not move with the renamed mailbox")
+        src.delete(USER, new)
+        self.converge("DELETE %s" % direction, lambda: new not in dst.mailboxes(USER))
+
+    def test_01_append_a_to_b(self):
+        self._append("A->B")
+
+    def test_02_append_b_to_a(self):
+        self._append("B->A")
+
+    def test_03_flags_a_to_b(self):
+        self._flags("A->B")
+
+    def test_04_flags_b_to_a(self):
+        self._flags("B->A")
+
+    def test_05_expunge_a_to_b(self):
+        self._expunge("A->B")
+
+    def test_06_expunge_b_to_a(self):
+        self._expunge("B->A")
+
+    def test_07_mailboxes_a_to_b(self):
+        self._mailboxes("A->B")
+
+    def test_08_mailboxes_b_to_a(self):
+        self._mailboxes("B->A")
+
+    def test_09_converged(self):
+        """Both nodes end with the same mailboxes, messages and flags (\\Recent aside)."""
+        p = pair()
+
+        def state(n):
+            return {box: {m: f - {r"\Recent"} for m, f in (n.messages(USER, box) or {}).items()}
+                    for box in n.mailboxes(USER)}
+        self.converge("full state identical", lambda: state(p.a) == state(p.b))
+        self.assertGreater(len(state(p.a)["INBOX"]), 0)
+
+
+class T2Processes(PairCase):
+    """The pair runs the replication pieces it was configured with, and only those."""
+
+    def test_processes(self):
+        p = pair()
+        our_daemon = os.path.realpath(p.daemon_path) if not p.stock else None
+        our_plugin = os.path.realpath(p.plugin_path)
+        for n in p.nodes:
+            # a fresh change spawns the aggregator; an open session keeps imap alive
+            mid = "proc-%s@e2e" % uuid.uuid4().hex[:12]
+            n.append(USER, mid)
+            peer = p.b if n is p.a else p.a
+            self.converge("APPEND node %s (process check)" % n.name, lambda: mid in _msgs(peer))
+            sess = n.imap(USER)
+            try:
+                sess.select("INBOX")
+                procs = n.processes()
+                exes = {i["exe"] for i in procs}
+                desc = "\n".join("%d %s %s" % (i["pid"], i["exe"], i["cmdline"]) for i in procs)
+                imaps = [i for i in procs if i["exe"] == "/usr/lib/dovecot/imap"]
+                self.assertTrue(imaps, "no imap process under node %s:\n%s" % (n.name, desc))
+                if p.stock:
+                    self.assertIn(dovepair.STOCK_REPLICATOR, exes, desc)
+                    self.assertTrue(any(dovepair.STOCK_PLUGIN in i["maps"] for i in imaps), desc)
+                    continue
+                self.assertNotIn(dovepair.STOCK_REPLICATOR, exes, desc)
+                self.assertNotIn(dovepair.STOCK_AGGREGATOR, exes, desc)
+                ours = [i for i in procs if i["exe"] == our_daemon]
+                repl = [i for i in ours if "--aggregator" not in i["cmdline"]]
+                self.assertEqual(len(repl), 1, "want exactly one replicator (ours):\n" + desc)
+                dovepair.wait_until(
+                    lambda: any("--aggregator" in i["cmdline"] and i["exe"] == our_daemon
+                                for i in n.processes()), 5,
+                    what="our aggregator process on node %s:\n%s" % (n.name, desc))
+                for i in n.processes():
+                    self.assertNotIn(dovepair.STOCK_PLUGIN, i["maps"],
+                                     "stock replication plugin mapped by %d %s" % (i["pid"], i["cmdline"]))
+                self.assertTrue(any(our_plugin in i["maps"] for i in imaps),
+                                "our plugin %s not mapped by any imap process" % our_plugin)
+            finally:
+                sess.logout()
+
+
+class T3Logs(PairCase):
+    """Stops the pair; neither log may contain Panic or Fatal (shutdown included)."""
+
+    def test_no_panic_or_fatal(self):
+        p = pair()
+        p.stop()
+        bad = p.bad_log_lines()
+        self.assertEqual(bad, {}, "Panic/Fatal in logs:\n" + "\n".join(
+            "%s: %s" % (n, l) for n, ls in bad.items() for l in ls))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--prefix", default=OPTS.prefix, help="install prefix of our build")
+    g.add_argument("--stock", action="store_true", default=OPTS.stock, help="test Dovecot's own replication")
+    ap.add_argument("--root", help="pair directory (default: a new /tmp/drepl-e2e-XXXX)")
+    ap.add_argument("--port-base", type=int, default=OPTS.port_base)
+    ap.add_argument("--deadline", type=float, default=OPTS.deadline, help="seconds per change (default 10)")
+    ap.add_argument("--keep", action="store_true", help="keep the pair directory")
+    opts, rest = ap.parse_known_args(argv)
+    if opts.stock:
+        opts.prefix = None
+    vars(OPTS).update(vars(opts))
+    prog = sys.argv[0]
+    unittest.main(module=__name__, argv=[prog, "-v"] + rest)
+
+
+if __name__ == "__main__":
+    main()

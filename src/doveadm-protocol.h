@@ -61,7 +61,7 @@ struct RemoveCommand { std::string username; };      // REMOVE\t<user>
 struct NotifyCommand {                               // NOTIFY\t<user>\t<flags>\t<state>
   std::string username;
   bool full = false;   // first character of flags is 'f'
-  std::string state;   // may be empty (missing 4th field = empty)
+  std::string state;   // may be empty (full resync needed): keep the stored one
 };
 
 using DoveadmCommand = std::variant<StatusOverviewCommand, StatusUsersCommand,
@@ -73,8 +73,9 @@ using DoveadmCommand = std::variant<StatusOverviewCommand, StatusUsersCommand,
 //   "Empty command"                       empty line
 //   "Unknown command: <cmd>"
 //   "<CMD>: Invalid parameters"           REPLICATE != 3 args, ADD/REMOVE != 1,
-//                                         NOTIFY < 3, empty username/mask for
-//                                         REMOVE/NOTIFY
+//                                         NOTIFY < 3, or an empty mask/username
+//                                         for REPLICATE/ADD/REMOVE/NOTIFY (stock
+//                                         would create a user named "")
 Result<DoveadmCommand> parse_doveadm_command(std::string_view line);
 
 // ---- replies ----------------------------------------------------------------

@@ -1,10 +1,12 @@
 // src/dovecot-time.h: Dovecot setting value syntax for times and booleans
 // (lib-settings settings_get_time*() / get_bool()).
 //
-// Time: "<number>[ ]<unit>", or a plain number. Units (case-sensitive, as
-// Dovecot): ms msec msecs millisecond milliseconds | s sec secs second seconds
-// | m min mins minute minutes | h hour hours | d day days | w week weeks.
-// Examples: "30", "2s", "500ms", "1 min", "1 days", "12 hours".
+// Time: "<number>[ ]<unit>", or a plain number. As in Dovecot the unit is
+// case-insensitive and may be any prefix of its long forms:
+//   s  sec secs second seconds          m  min mins minute minutes
+//   h  hour hours    d  day days        w  week weeks
+//   ms msec msecs mseconds millisec(s) millisecond(s)   ("mi" = minutes)
+// Examples: "30", "2s", "500ms", "1 min", "1 days", "12 hours", "1 W".
 #pragma once
 
 #include <cstdint>

@@ -84,19 +84,19 @@ class DsyncReplyParser {
 //   "Connection refused", "No route to host", "Network is unreachable",
 //   "Host is unreachable", "Connection timed out", "DNS lookup", "Host not found",
 //   "Name or service not known"                        -> kConnectRefused
-//   "Authentication failed", "authentication failed"   -> kAuthFailed
+//   "Authentication failed"                            -> kAuthFailed
+//   "Couldn't lock", "lock timeout", "timed out while waiting for lock"
+//                                                      -> kLockTimeout
 //   "certificate", "SSL", "TLS"                        -> kTlsVerifyFailed
-//   "Couldn't lock", "lock timeout", "Lock timeout", "timed out while waiting
-//   for lock"                                          -> kLockTimeout
 // Matching is case-insensitive; the first rule (in the order above) wins.
 SyncErrorKind classify_dsync_log_text(std::string_view text);
 
 // Makes a failure more specific from a log/error text: when `error.kind` is
-// kRemoteError, kProtocol or kLocalDoveadm and classify_dsync_log_text(text)
-// recognises the text, the kind is replaced and " (" + sanitized excerpt of
-// the text + ")" is appended to error.text (capped). kNoUser, kNoReplicate,
-// kTimeout, kNone and already specific kinds are left alone. Returns true
-// when it changed `error`.
+// kRemoteError or kProtocol and classify_dsync_log_text(text) recognises the
+// text, the kind is replaced and " (" + sanitized excerpt of the text + ")"
+// (capped at 200 bytes) is appended to error.text. Every other kind is left
+// alone (kLocalDoveadm too: a refused local socket is not "destination
+// down"). Returns true when it changed `error`.
 bool refine_sync_error(SyncError& error, std::string_view text);
 
 }  // namespace drepl

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <string>
 #include <string_view>
 
@@ -56,14 +57,19 @@ class LineReader {
   std::size_t max_line_bytes() const noexcept { return max_; }
 
  private:
+  void compact();
+
   std::string buf_;
-  std::size_t start_ = 0;      // first unconsumed byte in buf_
-  std::size_t scanned_ = 0;    // bytes after start_ known to hold no LF
+  std::size_t start_ = 0;       // first unconsumed byte in buf_
+  std::size_t line_begin_ = 0;  // start of the unterminated last line in buf_
+  // Offsets in buf_ where an over-long line was dropped (kSkipLine): next()
+  // reports kTooLong when it reaches one, so reports keep their order.
+  std::deque<std::size_t> skipped_at_;
   std::size_t max_;
   OverflowMode mode_;
-  bool failed_ = false;
   bool skipping_ = false;      // discarding the rest of an over-long line
-  bool report_ = false;        // an over-long line not yet reported by next()
+  bool fail_pending_ = false;  // kFail: over-long line seen, not yet reported
+  bool failed_ = false;
 };
 
 }  // namespace drepl

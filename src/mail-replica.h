@@ -35,6 +35,7 @@ struct MailReplica {
 //      (stock doveadm's text; <target> is the value after "tcp:"/"tcps:")
 //   "Invalid port in mail_replica: <value>"
 //   "Missing host in mail_replica: <value>"
+//   "Invalid host in mail_replica: <value>"    "[" without "]"
 Result<MailReplica> parse_mail_replica(std::string_view value, std::uint16_t doveadm_port);
 
 // Short safe text for logs and status ("tcp:host:port", "remote:host", "local").

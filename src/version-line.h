@@ -24,8 +24,8 @@ struct VersionLine {
 
 // Dovecot's version_string_verify(line, service, major): `line` (without its
 // LF) must start with exactly "VERSION\t<service>\t", then an equal major
-// number, a TAB and a minor number that parses as an unsigned integer
-// (ignored). Trailing extra fields are tolerated, as in Dovecot.
+// number, a TAB and a minor number: the rest of the line must parse as an
+// unsigned integer (its value is returned, Dovecot ignores it).
 // Errors (kInvalid), e.g.:
 //   "Not a VERSION line: <line>"
 //   "Wrong service: expected 'replicator-notify', got 'x'"

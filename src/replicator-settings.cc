@@ -1,0 +1,143 @@
+#include "replicator-settings.h"
+
+#include <fmt/format.h>
+
+#include "dovecot-time.h"
+#include "log-line.h"
+
+namespace drepl {
+namespace {
+
+Error bad_setting(std::string_view key, const Error& why) {
+  return invalid(fmt::format("Invalid setting {}: {}", sanitize_log_text(key, 200), why.message));
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+}  // namespace
+
+Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
+                                std::string_view value, bool* known_r) {
+  if (known_r != nullptr) *known_r = true;
+  constexpr std::string_view kPlugin = "plugin/";
+  if (key.substr(0, kPlugin.size()) == kPlugin) key.remove_prefix(kPlugin.size());
+
+  auto time_secs = [&](std::int64_t* out) -> Status {
+    auto v = parse_dovecot_time_secs(value);
+    if (!v) return bad_setting(key, v.error());
+    if (*v > static_cast<std::uint64_t>(INT64_MAX)) {
+      return bad_setting(key, invalid("value too large"));
+    }
+    *out = static_cast<std::int64_t>(*v);
+    return ok_status();
+  };
+  auto port = [&](std::uint16_t* out) -> Status {
+    auto v = parse_dovecot_uint(value, 65535);
+    if (!v) return bad_setting(key, v.error());
+    *out = static_cast<std::uint16_t>(*v);
+    return ok_status();
+  };
+
+  if (key == "replication_full_sync_interval") return time_secs(&s.replication_full_sync_interval_secs);
+  if (key == "replication_dsync_timeout") return time_secs(&s.replication_dsync_timeout_secs);
+  if (key == "replication_max_conns") {
+    auto v = parse_dovecot_uint(value, UINT32_MAX);
+    if (!v) return bad_setting(key, v.error());
+    s.replication_max_conns = static_cast<unsigned>(*v);
+    return ok_status();
+  }
+  if (key == "replicator_port") return port(&s.replicator_port);
+  if (key == "doveadm_port" || key == "doveadm_proxy_port") return port(&s.doveadm_port);
+
+  std::string* str = nullptr;
+  if (key == "replication_dsync_parameters") str = &s.replication_dsync_parameters;
+  else if (key == "auth_socket_path") str = &s.auth_socket_path;
+  else if (key == "doveadm_socket_path") str = &s.doveadm_socket_path;
+  else if (key == "replicator_host") str = &s.replicator_host;
+  else if (key == "mail_replica") str = &s.mail_replica;
+  else if (key == "base_dir") str = &s.base_dir;
+  else if (key == "state_dir") str = &s.state_dir;
+  if (str == nullptr) {
+    if (known_r != nullptr) *known_r = false;
+    return ok_status();
+  }
+  *str = std::string(value);
+  return ok_status();
+}
+
+Result<ReplicatorSettings> replicator_settings_from_pairs(
+    const std::vector<std::pair<std::string, std::string>>& pairs) {
+  ReplicatorSettings s;
+  for (const auto& [key, value] : pairs) {
+    if (Status st = apply_replicator_setting(s, key, value); !st) return st.error();
+  }
+  return s;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> parse_doveconf_output(
+    std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::vector<std::string> sections;  // prefixes, each ending in '/'
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    std::size_t lf = text.find('\n');
+    std::string_view line = trim(text.substr(0, lf));
+    text.remove_prefix(lf == std::string_view::npos ? text.size() : lf + 1);
+    if (line.empty() || line[0] == '#') continue;
+    if (line == "}") {
+      if (sections.empty()) {
+        return invalid(fmt::format("doveconf output line {}: unexpected '}}'", line_no));
+      }
+      sections.pop_back();
+      continue;
+    }
+    std::size_t eq = line.find(" = ");
+    if (eq == std::string_view::npos && line.size() >= 2 && line.substr(line.size() - 2) == " =") {
+      eq = line.size() - 2;  // "key =" (empty value)
+    }
+    if (eq != std::string_view::npos) {
+      std::string key = sections.empty() ? std::string() : sections.back();
+      key += trim(line.substr(0, eq));
+      std::string_view value = eq + 3 <= line.size() ? line.substr(eq + 3) : std::string_view();
+      out.emplace_back(std::move(key), std::string(trim(value)));
+      continue;
+    }
+    if (line.back() == '{') {
+      std::string_view head = trim(line.substr(0, line.size() - 1));
+      std::string prefix = sections.empty() ? std::string() : sections.back();
+      while (!head.empty()) {
+        std::size_t sp = head.find(' ');
+        prefix += head.substr(0, sp);
+        prefix += '/';
+        if (sp == std::string_view::npos) break;
+        head = trim(head.substr(sp + 1));
+      }
+      sections.push_back(std::move(prefix));
+      continue;
+    }
+    return invalid(fmt::format("doveconf output line {}: not 'key = value': {}", line_no,
+                               sanitize_log_text(line, 200)));
+  }
+  return out;
+}
+
+std::string resolve_base_dir_path(std::string_view base_dir, std::string_view path) {
+  if (!path.empty() && path[0] == '/') return std::string(path);
+  std::string out(base_dir);
+  if (out.empty() || out.back() != '/') out += '/';
+  out += path;
+  return out;
+}
+
+std::string replicator_db_path(const ReplicatorSettings& s) {
+  return resolve_base_dir_path(s.state_dir, "replicator.db");
+}
+
+}  // namespace drepl

@@ -476,56 +476,40 @@ class Node:
         _check(*c.login(user, self.pair.password(user)), what="LOGIN")
         return c
 
+    def session(self, user):
+        """A logged-in Session (context manager; logs out on exit). Changes made through
+        a session that stays open are flushed by the plugin's own timer, not by the
+        session's end."""
+        return Session(self, user)
+
+    # one-shot changes: log in, change, log out (the plugin flushes at user deinit)
+
     def append(self, user, msgid, mailbox="INBOX", flags=None):
         """IMAP APPEND of make_message(msgid) into mailbox."""
-        c = self.imap(user)
-        try:
-            _check(*c.append(_imap_quote(mailbox), flags, None, make_message(msgid)), what="APPEND")
-        finally:
-            c.logout()
-
-    def _uid_of(self, c, msgid, mailbox):
-        _check(*c.select(_imap_quote(mailbox)), what="SELECT")
-        typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", _imap_quote("<%s>" % msgid))
-        uids = _check(typ, data, "SEARCH")[0].split()
-        if len(uids) != 1:
-            raise RuntimeError("%s: expected 1 message %s in %s, found %d" % (self.name, msgid, mailbox, len(uids)))
-        return uids[0].decode()
+        with self.session(user) as s:
+            s.append(msgid, mailbox, flags)
 
     def store(self, user, msgid, op, flags, mailbox="INBOX"):
         """UID STORE <op> (flags) on the message with this Message-ID; op like '+FLAGS'."""
-        c = self.imap(user)
-        try:
-            uid = self._uid_of(c, msgid, mailbox)
-            _check(*c.uid("STORE", uid, op, "(%s)" % flags), what="STORE")
-        finally:
-            c.logout()
+        with self.session(user) as s:
+            s.store(msgid, op, flags, mailbox)
 
     def expunge(self, user, msgid, mailbox="INBOX"):
         """Marks the message \\Deleted and EXPUNGEs it."""
-        c = self.imap(user)
-        try:
-            uid = self._uid_of(c, msgid, mailbox)
-            _check(*c.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"), what="STORE")
-            _check(*c.expunge(), what="EXPUNGE")
-        finally:
-            c.logout()
+        with self.session(user) as s:
+            s.expunge(msgid, mailbox)
 
     def create(self, user, mailbox):
-        self._simple(user, "CREATE", lambda c: c.create(_imap_quote(mailbox)))
+        with self.session(user) as s:
+            s.create(mailbox)
 
     def rename(self, user, old, new):
-        self._simple(user, "RENAME", lambda c: c.rename(_imap_quote(old), _imap_quote(new)))
+        with self.session(user) as s:
+            s.rename(old, new)
 
     def delete(self, user, mailbox):
-        self._simple(user, "DELETE", lambda c: c.delete(_imap_quote(mailbox)))
-
-    def _simple(self, user, what, fn):
-        c = self.imap(user)
-        try:
-            _check(*fn(c), what=what)
-        finally:
-            c.logout()
+        with self.session(user) as s:
+            s.delete(mailbox)
 
     def mailboxes(self, user):
         """Set of mailbox names (IMAP LIST "" "*")."""
@@ -593,6 +577,65 @@ class Node:
     def bad_log_lines(self, words=BAD_LOG_WORDS):
         """Log lines containing any of `words` (default Panic:/Fatal:)."""
         return [l for l in self.log_text().splitlines() if any(w in l for w in words)]
+
+
+class Session:
+    """One logged-in IMAP session on a node; every method raises on a non-OK reply."""
+
+    def __init__(self, node, user):
+        self.node, self.user = node, user
+        self.conn = node.imap(user)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.conn:
+            try:
+                self.conn.logout()
+            finally:
+                self.conn = None
+
+    def append(self, msgid, mailbox="INBOX", flags=None):
+        """APPEND make_message(msgid) (flags: IMAP flag list text like '(\\Seen)')."""
+        _check(*self.conn.append(_imap_quote(mailbox), flags, None, make_message(msgid)), what="APPEND")
+
+    def uid_of(self, msgid, mailbox="INBOX"):
+        """SELECTs mailbox and returns the UID of the one message with this Message-ID."""
+        c = self.conn
+        _check(*c.select(_imap_quote(mailbox)), what="SELECT")
+        typ, data = c.uid("SEARCH", None, "HEADER", "Message-ID", _imap_quote("<%s>" % msgid))
+        uids = _check(typ, data, "SEARCH")[0].split()
+        if len(uids) != 1:
+            raise RuntimeError("%s: expected 1 message %s in %s, found %d" % (
+                self.node.name, msgid, mailbox, len(uids)))
+        return uids[0].decode()
+
+    def store(self, msgid, op, flags, mailbox="INBOX"):
+        """UID STORE <op> (flags), op like '+FLAGS' / '-FLAGS'."""
+        uid = self.uid_of(msgid, mailbox)
+        _check(*self.conn.uid("STORE", uid, op, "(%s)" % flags), what="STORE")
+
+    def expunge(self, msgid, mailbox="INBOX"):
+        """Marks the message \\Deleted and EXPUNGEs the mailbox."""
+        uid = self.uid_of(msgid, mailbox)
+        _check(*self.conn.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"), what="STORE")
+        _check(*self.conn.expunge(), what="EXPUNGE")
+
+    def create(self, mailbox):
+        _check(*self.conn.create(_imap_quote(mailbox)), what="CREATE")
+
+    def rename(self, old, new):
+        _check(*self.conn.rename(_imap_quote(old), _imap_quote(new)), what="RENAME")
+
+    def delete(self, mailbox):
+        _check(*self.conn.delete(_imap_quote(mailbox)), what="DELETE")
+
+    def noop(self):
+        _check(*self.conn.noop(), what="NOOP")
 
 
 def _is_zombie(pid):

@@ -112,58 +112,71 @@ def _msgs(node, mailbox="INBOX"):
 
 
 class T1Replication(PairCase):
-    """Each change on one node shows up on the other, in both directions."""
+    """Each change on one node shows up on the other, in both directions. The changing
+    IMAP session stays open while we wait (so the plugin's own flush timer must send the
+    notification), except in test_00 where it logs out at once (flush at user deinit)."""
 
-    def _append(self, direction):
+    def _append(self, direction, s):
         src, dst = _nodes(direction)
         mid = "append-%s@e2e" % uuid.uuid4().hex[:12]
-        src.append(USER, mid)
-        self.assertIn(mid, _msgs(src))
+        s.append(mid)
         self.converge("APPEND %s" % direction, lambda: mid in _msgs(dst))
-        self.assertEqual(len([m for m in _msgs(dst) if m == mid]), 1)
+        self.assertIn(mid, _msgs(src))
         return mid
 
     def _flags(self, direction):
         src, dst = _nodes(direction)
-        mid = self._append(direction)
-        src.store(USER, mid, "+FLAGS", r"\Flagged $Label1")
-        self.converge("flags +\\Flagged $Label1 %s" % direction,
-                      lambda: {r"\Flagged", "$Label1"} <= _msgs(dst).get(mid, set()))
-        src.store(USER, mid, "-FLAGS", r"\Flagged")
-        self.converge("flags -\\Flagged %s" % direction,
-                      lambda: r"\Flagged" not in _msgs(dst).get(mid, {r"\Flagged"}))
+        with src.session(USER) as s:
+            mid = self._append(direction, s)
+            s.store(mid, "+FLAGS", r"\Flagged $Label1")
+            self.converge("flags +\\Flagged $Label1 %s" % direction,
+                          lambda: {r"\Flagged", "$Label1"} <= _msgs(dst).get(mid, set()))
+            s.store(mid, "-FLAGS", r"\Flagged")
+            self.converge("flags -\\Flagged %s" % direction,
+                          lambda: r"\Flagged" not in _msgs(dst).get(mid, {r"\Flagged"}))
         self.assertIn("$Label1", _msgs(dst)[mid])
 
     def _expunge(self, direction):
         src, dst = _nodes(direction)
-        mid = self._append(direction)
-        keep = self._append(direction)
-        src.expunge(USER, mid)
+        with src.session(USER) as s:
+            mid = self._append(direction, s)
+            keep = self._append(direction, s)
+            s.expunge(mid)
+            self.converge("EXPUNGE %s" % direction, lambda: mid not in _msgs(dst))
         self.assertNotIn(mid, _msgs(src))
-        self.converge("EXPUNGE %s" % direction, lambda: mid not in _msgs(dst))
         self.assertIn(keep, _msgs(dst), "expunge removed the wrong message")
 
     def _mailboxes(self, direction):
         src, dst = _nodes(direction)
         box = "Proj-%s-%s" % (direction.replace("->", "to"), uuid.uuid4().hex[:8])
-        src.create(USER, box)
-        self.converge("CREATE %s" % direction, lambda: box in dst.mailboxes(USER))
-        mid = "inbox2-%s@e2e" % uuid.uuid4().hex[:12]
-        src.append(USER, mid, mailbox=box)
-        self.converge("APPEND into new mailbox %s" % direction, lambda: mid in _msgs(dst, box))
         new = box + "-renamed"
-        src.rename(USER, box, new)
-        self.converge("RENAME %s" % direction,
-                      lambda: (lambda s: new in s and box not in s)(dst.mailboxes(USER)))
-        self.assertIn(mid, _msgs(dst, new), "message did not move with the renamed mailbox")
-        src.delete(USER, new)
-        self.converge("DELETE %s" % direction, lambda: new not in dst.mailboxes(USER))
+        mid = "inbox2-%s@e2e" % uuid.uuid4().hex[:12]
+        with src.session(USER) as s:
+            s.create(box)
+            self.converge("CREATE %s" % direction, lambda: box in dst.mailboxes(USER))
+            s.append(mid, mailbox=box)
+            self.converge("APPEND into new mailbox %s" % direction, lambda: mid in _msgs(dst, box))
+            s.rename(box, new)
+            self.converge("RENAME %s" % direction,
+                          lambda: (lambda names: new in names and box not in names)(dst.mailboxes(USER)))
+            self.assertIn(mid, _msgs(dst, new), "message did not move with the renamed mailbox")
+            s.delete(new)
+            self.converge("DELETE %s" % direction, lambda: new not in dst.mailboxes(USER))
+
+    def test_00_append_then_logout(self):
+        for direction in ("A->B", "B->A"):
+            src, dst = _nodes(direction)
+            mid = "logout-%s@e2e" % uuid.uuid4().hex[:12]
+            src.append(USER, mid)  # logs out right away
+            self.converge("APPEND+LOGOUT %s" % direction, lambda: mid in _msgs(dst))
 
     def test_01_append_a_to_b(self):
-        self._append("A->B")
+        with pair().a.session(USER) as s:
+            self._append("A->B", s)
 
     def test_02_append_b_to_a(self):
-        self._append("B->A")
+        with pair().b.session(USER) as s:
+            self._append("B->A", s)
 
     def test_03_flags_a_to_b(self):
         self._flags("A->B")

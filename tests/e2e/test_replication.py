@@ -30,7 +30,8 @@ OPTS = argparse.Namespace(prefix=os.environ.get("DREPL_PREFIX"),
                           root=None,
                           port_base=int(os.environ["DREPL_E2E_PORT_BASE"]) if os.environ.get("DREPL_E2E_PORT_BASE") else None,
                           deadline=float(os.environ.get("DREPL_E2E_DEADLINE", "10")),
-                          keep=False)
+                          keep=False,
+                          stock_daemon=os.environ.get("DREPL_E2E_STOCK_DAEMON") == "1")
 STATE = {"pair": None, "failed": False, "timings": [], "made_root": False}
 USER = "alice"
 
@@ -49,12 +50,13 @@ def setUpModule():
         # under /tmp: vmail must be able to reach its home directories
         root = tempfile.mkdtemp(prefix="drepl-e2e-", dir="/tmp")
         STATE["made_root"] = True
-    p = dovepair.Pair(root, port_base=OPTS.port_base, prefix=OPTS.prefix, stock=OPTS.stock)
+    p = dovepair.Pair(root, port_base=OPTS.port_base, prefix=OPTS.prefix, stock=OPTS.stock,
+                      stock_daemon=OPTS.stock_daemon)
     STATE["pair"] = p
     print("e2e: %s mode, root %s, IMAP %d/%d, doveadm %d/%d%s" % (
-        "stock" if p.stock else "ours", p.root, p.a.imap_port, p.b.imap_port,
+        p.mode, p.root, p.a.imap_port, p.b.imap_port,
         p.a.doveadm_port, p.b.doveadm_port,
-        "" if p.stock else ", daemon %s" % p.daemon_path), file=sys.stderr, flush=True)
+        ", daemon %s" % p.daemon_path if p.daemon_path else ""), file=sys.stderr, flush=True)
     t0 = time.monotonic()
     p.create()
     p.start()
@@ -212,7 +214,7 @@ class T2Processes(PairCase):
 
     def test_processes(self):
         p = pair()
-        our_daemon = os.path.realpath(p.daemon_path) if not p.stock else None
+        our_daemon = os.path.realpath(p.daemon_path) if p.daemon_path else None
         our_plugin = os.path.realpath(p.plugin_path)
         for n in p.nodes:
             # a fresh change spawns the aggregator; an open session keeps imap alive
@@ -232,6 +234,14 @@ class T2Processes(PairCase):
                     self.assertIn(dovepair.STOCK_REPLICATOR, exes, desc)
                     self.assertTrue(any(dovepair.STOCK_PLUGIN in i["maps"] for i in imaps), desc)
                     continue
+                for i in n.processes():
+                    self.assertNotIn(dovepair.STOCK_PLUGIN, i["maps"],
+                                     "stock replication plugin mapped by %d %s" % (i["pid"], i["cmdline"]))
+                self.assertTrue(any(our_plugin in i["maps"] for i in imaps),
+                                "our plugin %s not mapped by any imap process" % our_plugin)
+                if p.stock_daemon:
+                    self.assertIn(dovepair.STOCK_REPLICATOR, exes, desc)
+                    continue
                 self.assertNotIn(dovepair.STOCK_REPLICATOR, exes, desc)
                 self.assertNotIn(dovepair.STOCK_AGGREGATOR, exes, desc)
                 ours = [i for i in procs if i["exe"] == our_daemon]
@@ -241,11 +251,6 @@ class T2Processes(PairCase):
                     lambda: any("--aggregator" in i["cmdline"] and i["exe"] == our_daemon
                                 for i in n.processes()), 5,
                     what="our aggregator process on node %s:\n%s" % (n.name, desc))
-                for i in n.processes():
-                    self.assertNotIn(dovepair.STOCK_PLUGIN, i["maps"],
-                                     "stock replication plugin mapped by %d %s" % (i["pid"], i["cmdline"]))
-                self.assertTrue(any(our_plugin in i["maps"] for i in imaps),
-                                "our plugin %s not mapped by any imap process" % our_plugin)
             finally:
                 sess.logout()
 
@@ -270,6 +275,8 @@ def main(argv=None):
     ap.add_argument("--port-base", type=int, default=OPTS.port_base)
     ap.add_argument("--deadline", type=float, default=OPTS.deadline, help="seconds per change (default 10)")
     ap.add_argument("--keep", action="store_true", help="keep the pair directory")
+    ap.add_argument("--stock-daemon", action="store_true", default=OPTS.stock_daemon,
+                    help="with --prefix: our plugin, Dovecot's own replicator/aggregator")
     opts, rest = ap.parse_known_args(argv)
     if opts.stock:
         opts.prefix = None

@@ -18,7 +18,7 @@
 //   none, otherwise                     -> last_full_sync + full_sync_interval_secs
 //   and never before not_before (brain deferral, e.g. destination circuit open).
 // A user is due when its key <= now. Ties go to the higher priority, then to
-// the user created first (deterministic, unlike stock's heap).
+// the lower storage slot (deterministic, unlike stock's heap).
 //
 // Storage: users live in fixed-size chunks (stable addresses: a
 // ReplicatorUser& stays valid until remove()), indexed by an open-addressing

@@ -51,8 +51,10 @@ std::string format_dsync_command(const DsyncRequest& request,
   if (request.full) out += "\t-f";
   out += "\t-s\t";
   tab_escape_append(out, request.state);
-  out += '\t';
-  tab_escape_append(out, request.destination);
+  if (!request.destination.empty()) {
+    out += '\t';
+    tab_escape_append(out, request.destination);
+  }
   out += '\n';
   return out;
 }

@@ -39,7 +39,10 @@ struct DsyncRequest {
   std::string username;     // the user to sync
   std::string state;        // last dsync state (opaque base64); empty = none
   bool full = false;        // add -f (full sync)
-  std::string destination;  // the user's mail_replica, e.g. "tcp:replica:12345"
+  // The user's mail_replica, e.g. "tcp:replica:12345". Empty = no
+  // destination field at all (only valid together with -d, i.e. the stock
+  // 2.3 command, which this then reproduces byte for byte).
+  std::string destination;
 };
 
 // "VERSION\tdoveadm-server\t1\t0\n".
@@ -47,7 +50,7 @@ std::string format_dsync_handshake();
 
 // The command line (with LF):
 // "\tTE(user)\tsync\t" + TE(params) joined by TAB + ["\t-f"] + "\t-s\t"
-// + TE(state) + "\t" + TE(destination) + "\n".
+// + TE(state) + ["\t" + TE(destination)] + "\n".
 // With params {"-N","-l","30"}, user alice, no state, destination "tcp:b":
 //   "\talice\tsync\t-N\t-l\t30\t-s\t\ttcp:b\n"
 std::string format_dsync_command(const DsyncRequest& request,

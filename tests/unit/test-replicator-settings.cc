@@ -1,0 +1,144 @@
+#include <gtest/gtest.h>
+
+#include "replicator-settings.h"
+
+namespace drepl {
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+TEST(ReplicatorSettings, Defaults) {
+  ReplicatorSettings s;
+  EXPECT_EQ(s.replication_full_sync_interval_secs, 86400);
+  EXPECT_EQ(s.replication_max_conns, 10u);
+  EXPECT_EQ(s.replication_dsync_parameters, "-d -N -l 30 -U");
+  EXPECT_EQ(s.auth_socket_path, "auth-userdb");
+  EXPECT_EQ(s.doveadm_socket_path, "doveadm-server");
+  EXPECT_EQ(s.replicator_host, "replicator");
+  EXPECT_EQ(s.replicator_port, 0);
+  EXPECT_EQ(s.doveadm_port, 0);
+  EXPECT_EQ(s.mail_replica, "");
+  EXPECT_EQ(s.replication_dsync_timeout_secs, 600);
+  EXPECT_EQ(s.base_dir, "/var/run/dovecot");
+  EXPECT_EQ(s.state_dir, "/var/lib/dovecot");
+  EXPECT_EQ(replicator_db_path(s), "/var/lib/dovecot/replicator.db");
+}
+
+TEST(ReplicatorSettings, FromPairs) {
+  auto r = replicator_settings_from_pairs(Pairs{
+      {"replication_full_sync_interval", "12 hours"},
+      {"replication_max_conns", "4"},
+      {"replication_dsync_parameters", "-d -N -l 60 -U"},
+      {"auth_socket_path", "/run/dovecot/auth-userdb"},
+      {"doveadm_socket_path", "doveadm-server"},
+      {"doveadm_port", "12346"},
+      {"plugin/mail_replica", "tcp:127.0.0.1:12346"},
+      {"replication_dsync_timeout", "5 mins"},
+      {"base_dir", "/tmp/x/run"},
+      {"state_dir", "/tmp/x/lib"},
+      {"replicator_host", "replicator"},
+      {"replicator_port", "0"},
+      {"mail_plugins", "notify replication"},  // unknown: ignored
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->replication_full_sync_interval_secs, 43200);
+  EXPECT_EQ(r->replication_max_conns, 4u);
+  EXPECT_EQ(r->replication_dsync_parameters, "-d -N -l 60 -U");
+  EXPECT_EQ(r->auth_socket_path, "/run/dovecot/auth-userdb");
+  EXPECT_EQ(r->doveadm_port, 12346);
+  EXPECT_EQ(r->mail_replica, "tcp:127.0.0.1:12346");
+  EXPECT_EQ(r->replication_dsync_timeout_secs, 300);
+  EXPECT_EQ(replicator_db_path(*r), "/tmp/x/lib/replicator.db");
+  EXPECT_EQ(resolve_base_dir_path(r->base_dir, r->doveadm_socket_path),
+            "/tmp/x/run/doveadm-server");
+  EXPECT_EQ(resolve_base_dir_path(r->base_dir, r->auth_socket_path), "/run/dovecot/auth-userdb");
+}
+
+TEST(ReplicatorSettings, LaterPairWinsAndAlias) {
+  auto r = replicator_settings_from_pairs(
+      Pairs{{"doveadm_port", "1"}, {"doveadm_proxy_port", "2"}, {"mail_replica", "tcp:a:1"},
+            {"plugin/mail_replica", "tcp:b:2"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->doveadm_port, 2);
+  EXPECT_EQ(r->mail_replica, "tcp:b:2");
+}
+
+TEST(ReplicatorSettings, KnownFlag) {
+  ReplicatorSettings s;
+  bool known = false;
+  EXPECT_TRUE(apply_replicator_setting(s, "replication_max_conns", "3", &known));
+  EXPECT_TRUE(known);
+  EXPECT_TRUE(apply_replicator_setting(s, "ssl", "yes", &known));
+  EXPECT_FALSE(known);
+  EXPECT_EQ(s.replication_max_conns, 3u);
+}
+
+TEST(ReplicatorSettings, BadValues) {
+  auto e = [](std::string k, std::string v) {
+    auto r = replicator_settings_from_pairs(Pairs{{k, v}});
+    return r ? std::string("OK") : r.error().message;
+  };
+  EXPECT_EQ(e("replication_max_conns", "ten"),
+            "Invalid setting replication_max_conns: Invalid number: ten");
+  EXPECT_EQ(e("replication_full_sync_interval", "1 fortnight"),
+            "Invalid setting replication_full_sync_interval: Invalid time interval: 1 fortnight");
+  EXPECT_EQ(e("replication_full_sync_interval", "1500ms"),
+            "Invalid setting replication_full_sync_interval: Milliseconds not supported for this "
+            "setting: 1500ms");
+  EXPECT_EQ(e("doveadm_port", "70000"),
+            "Invalid setting doveadm_port: Number too large: 70000 (max 65535)");
+  EXPECT_EQ(e("replicator_port", "-1"), "Invalid setting replicator_port: Invalid number: -1");
+  EXPECT_EQ(e("replication_dsync_timeout", ""),
+            "Invalid setting replication_dsync_timeout: Invalid time interval: ");
+}
+
+TEST(ReplicatorSettings, DoveconfOutput) {
+  constexpr std::string_view kText =
+      "# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf\n"
+      "base_dir = /tmp/repl-bench/a/run\n"
+      "doveadm_port = 12346\n"
+      "doveadm_password = # hidden, use -P to show it\n"
+      "replication_max_conns = 10\n"
+      "replication_dsync_parameters = -d -N -l 30 -U\n"
+      "empty_value =\n"
+      "plugin {\n"
+      "  mail_replica = tcp:127.0.0.1:12346\n"
+      "}\n"
+      "service replicator {\n"
+      "  process_min_avail = 1\n"
+      "  unix_listener replicator-doveadm {\n"
+      "    mode = 0600\n"
+      "  }\n"
+      "}\n"
+      "state_dir = /tmp/repl-bench/a/lib\r\n";
+  auto pairs = parse_doveconf_output(kText);
+  ASSERT_TRUE(pairs) << pairs.error().message;
+  Pairs expect{{"base_dir", "/tmp/repl-bench/a/run"},
+               {"doveadm_port", "12346"},
+               {"doveadm_password", "# hidden, use -P to show it"},
+               {"replication_max_conns", "10"},
+               {"replication_dsync_parameters", "-d -N -l 30 -U"},
+               {"empty_value", ""},
+               {"plugin/mail_replica", "tcp:127.0.0.1:12346"},
+               {"service/replicator/process_min_avail", "1"},
+               {"service/replicator/unix_listener/replicator-doveadm/mode", "0600"},
+               {"state_dir", "/tmp/repl-bench/a/lib"}};
+  EXPECT_EQ(*pairs, expect);
+  auto s = replicator_settings_from_pairs(*pairs);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->mail_replica, "tcp:127.0.0.1:12346");
+  EXPECT_EQ(s->doveadm_port, 12346);
+  EXPECT_EQ(s->state_dir, "/tmp/repl-bench/a/lib");
+}
+
+TEST(ReplicatorSettings, DoveconfOutputErrors) {
+  auto a = parse_doveconf_output("a = 1\n}\n");
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().message, "doveconf output line 2: unexpected '}'");
+  auto b = parse_doveconf_output("garbage line\n");
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().message, "doveconf output line 1: not 'key = value': garbage line");
+}
+
+}  // namespace
+}  // namespace drepl

@@ -396,27 +396,34 @@ class Node:
                    {self.imap_port, self.doveadm_port} <= listening_tcp_ports(),
                    timeout, what="node %s master and ports %d,%d" % (self.name, self.imap_port, self.doveadm_port))
 
-    def stop(self, timeout=20):
-        """Stops this node's master (SIGTERM, then SIGKILL after `timeout` s) and kills any
-        leftover descendants by PID. Returns True if a master was running."""
+    def stop(self, timeout=20, linger=10):
+        """Stops this node's master: SIGTERM, SIGKILL after `timeout` s. Its processes then
+        get `linger` s to exit on their own (a service must notice its master is gone);
+        the ones still there are SIGKILLed by PID and returned (as "pid cmdline" strings).
+        Returns None if no master was running."""
         pid = self.master_pid()
         if not pid:
-            return False
-        kids = descendants(pid)
+            return None
+        kids = {k: _cmdline(k) for k in descendants(pid)}
         os.kill(pid, signal.SIGTERM)
         try:
-            wait_until(lambda: not os.path.exists("/proc/%d" % pid) or _is_zombie(pid), timeout,
-                       what="master %d to exit" % pid)
+            wait_until(lambda: _gone(pid), timeout, what="master %d to exit" % pid)
         except Timeout:
             os.kill(pid, signal.SIGKILL)
-        for k in kids:
-            try:
-                with open("/proc/%d/stat" % k):
+
+        def alive():
+            return [k for k, cmd in kids.items() if cmd and not _gone(k) and _cmdline(k) == cmd]
+        try:
+            wait_until(lambda: not alive(), linger, what="node %s processes to exit" % self.name)
+            return []
+        except Timeout:
+            left = alive()
+            for k in left:
+                try:
+                    os.kill(k, signal.SIGKILL)
+                except OSError:
                     pass
-                os.kill(k, signal.SIGKILL)
-            except OSError:
-                pass
-        return True
+            return ["%d %s" % (k, kids[k]) for k in left]
 
     def processes(self):
         """proc_info() of every descendant of this node's master."""
@@ -574,6 +581,10 @@ class Node:
         except FileNotFoundError:
             return ""
 
+    def log_lines(self, words):
+        """Log lines containing any of `words`."""
+        return [l for l in self.log_text().splitlines() if any(w in l for w in words)]
+
     def bad_log_lines(self, words=BAD_LOG_WORDS):
         """Log lines containing any of `words` (default Panic:/Fatal:)."""
         return [l for l in self.log_text().splitlines() if any(w in l for w in words)]
@@ -638,13 +649,22 @@ class Session:
         _check(*self.conn.noop(), what="NOOP")
 
 
-def _is_zombie(pid):
+def _gone(pid):
+    """True if pid no longer runs (absent or a zombie)."""
     try:
         with open("/proc/%d/stat" % pid) as fh:
             s = fh.read()
         return s[s.rindex(")") + 2] == "Z"
     except OSError:
         return True
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 # --------------------------------------------------------------------------- pair
@@ -824,8 +844,14 @@ class Pair:
             raise
 
     def stop(self):
+        """Stops both nodes; returns {node name: [leftover processes that had to be killed]}
+        for nodes that had any (see Node.stop)."""
+        left = {}
         for n in self.nodes:
-            n.stop()
+            l = n.stop()
+            if l:
+                left[n.name] = l
+        return left
 
     def destroy(self):
         """Stops the pair and removes its root (only if it holds a pair.json)."""

@@ -1,6 +1,5 @@
 #include "dovecot-time.h"
 
-#include <array>
 #include <cctype>
 #include <charconv>
 #include <limits>
@@ -73,7 +72,7 @@ Result<std::uint64_t> parse_dovecot_time_msecs(std::string_view value) {
   std::uint64_t mult = unit_msecs(unit);
   if (mult == 0) return invalid("Invalid time interval: " + quote(value));
   if (num > std::numeric_limits<std::uint64_t>::max() / mult) {
-    return invalid("Invalid time interval: " + quote(value));
+    return invalid("Time interval is too large: " + quote(value));
   }
   return num * mult;
 }

@@ -18,8 +18,12 @@ namespace drepl {
 
 // Parses a time value into milliseconds. A plain number means seconds (the
 // unit of time settings such as replication_full_sync_interval).
-// Leading/trailing spaces are ignored. Errors (kInvalid):
-//   "Invalid time interval: <value>"   empty, garbage, unknown unit, overflow
+// Leading/trailing spaces are ignored. (Dovecot itself rejects a non-zero
+// plain number for time settings: "missing units"; we accept it as seconds.)
+// Errors (kInvalid), Dovecot's texts:
+//   "Invalid time interval: <value>"       empty, garbage, unknown unit,
+//                                          number too long
+//   "Time interval is too large: <value>"  the result overflows 64 bits
 Result<std::uint64_t> parse_dovecot_time_msecs(std::string_view value);
 
 // As parse_dovecot_time_msecs(), in whole seconds. A value that is not a

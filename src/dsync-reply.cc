@@ -56,7 +56,7 @@ void DsyncReplyParser::handle_line(std::string_view line) {
       stage_ = Stage::kResultLine;
       return;
     case Stage::kResultLine:
-      if (line == "+") {
+      if (!line.empty() && line[0] == '+') {  // stock: first byte decides
         result_.ok = true;
         result_.state = std::move(state_);
         result_.error = SyncError{};

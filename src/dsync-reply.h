@@ -5,7 +5,8 @@
 //                                    anything else is a handshake error
 //   line 2: TE(state) "\t"           the new state; empty if the command failed
 //                                    before printing (then the line is "")
-//   line 3: "+" | "-NOUSER" | "-NOREPLICATE" | "-<CODE>"
+//   line 3: "+" | "-NOUSER" | "-NOREPLICATE" | "-<CODE>"   (as stock, only the
+//           first byte tells success: any "+..." is OK)
 //
 // Real replies:  "+\n<state>\t\n+\n"   "+\n\n-NOUSER\n"   "+\n<state>\t\n-TEMPFAIL\n".
 // The state line can be long (grows with the mailbox count), so the limit is

@@ -58,6 +58,14 @@ std::string format_replicator_notify_handshake() {
   return format_version_line(kReplicatorNotifyService, kReplicatorNotifyMajor, 0);
 }
 
+Status verify_replicator_notify_handshake(std::string_view line) {
+  auto v = verify_version_line(line, kReplicatorNotifyService, kReplicatorNotifyMajor);
+  if (v) return ok_status();
+  return invalid(
+      "Notify client not compatible with this server (mixed old and new binaries?): " +
+      v.error().message);
+}
+
 Result<ReplicatorNotify> parse_replicator_notify_line(std::string_view line) {
   auto fields = split_tabescaped(line);
   if (fields.size() < 2) return invalid("notify client sent invalid input: " + quote(line));

@@ -64,6 +64,12 @@ inline constexpr unsigned kReplicatorNotifyMajor = 1;
 // "VERSION\treplicator-notify\t1\t0\n", the aggregator's first line.
 std::string format_replicator_notify_handshake();
 
+// Checks the client's first line with verify_version_line(line,
+// "replicator-notify", 1). Error (kInvalid), stock's text plus the reason:
+//   "Notify client not compatible with this server (mixed old and new
+//    binaries?): <verify_version_line() message>"
+Status verify_replicator_notify_handshake(std::string_view line);
+
 struct ReplicatorNotify {
   std::string username;  // unescaped, non-empty
   Priority priority = Priority::kLow;

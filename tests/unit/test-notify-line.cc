@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "line-reader.h"
 #include "notify-line.h"
 
 namespace drepl {
@@ -83,6 +84,35 @@ TEST(PluginSyncReply, FirstByteDecides) {
 
 TEST(ReplicatorNotifyLine, HandshakeBytes) {
   EXPECT_EQ(format_replicator_notify_handshake(), "VERSION\treplicator-notify\t1\t0\n");
+}
+
+TEST(ReplicatorNotifyLine, VerifiesHandshake) {
+  EXPECT_TRUE(verify_replicator_notify_handshake("VERSION\treplicator-notify\t1\t0"));
+  auto bad = verify_replicator_notify_handshake("VERSION\treplicator-notify\t2\t0");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "Notify client not compatible with this server (mixed old and new binaries?): "
+            "Incompatible major version: expected 1, got 2");
+  EXPECT_FALSE(verify_replicator_notify_handshake("U\tuser0042\thigh"));
+}
+
+TEST(ReplicatorNotifyLine, CapturedStreamThroughLineReaderLfAndCrLf) {
+  // transcript-sync-notify.txt: what the replicator read in one chunk.
+  for (std::string bytes : {std::string("VERSION\treplicator-notify\t1\t0\nU\tuser0042\tsync\t1\n"),
+                            std::string("VERSION\treplicator-notify\t1\t0\r\nU\tuser0042\tsync\t1\r\n")}) {
+    LineReader reader(64 * 1024);
+    reader.feed(bytes);
+    std::string_view line;
+    ASSERT_EQ(reader.next(&line), LineReader::Status::kLine);
+    EXPECT_TRUE(verify_replicator_notify_handshake(line));
+    ASSERT_EQ(reader.next(&line), LineReader::Status::kLine);
+    auto n = parse_replicator_notify_line(line);
+    ASSERT_TRUE(n) << err(n);
+    EXPECT_EQ(n->username, "user0042");
+    EXPECT_EQ(n->priority, Priority::kSync);
+    EXPECT_EQ(*n->sync_id, 1u);
+    EXPECT_EQ(reader.next(&line), LineReader::Status::kNeedMore);
+  }
 }
 
 TEST(ReplicatorNotifyLine, ParsesCapturedLines) {

@@ -1,0 +1,135 @@
+// replicator/doveadm-connection.cc: see doveadm-connection.h.
+#include "doveadm-connection.h"
+
+#include <variant>
+
+#include "doveadm-protocol.h"
+#include "logger.h"
+#include "wildcard.h"
+
+namespace drepl {
+namespace {
+constexpr std::size_t kStatusChunkUsers = 2000;
+constexpr std::size_t kOutputHighWater = 256 * 1024;
+}  // namespace
+
+DoveadmConnection::DoveadmConnection(Socket socket, std::string listener_name,
+                                     DoveadmBackend& backend,
+                                     std::unique_ptr<ClientCounter::Token> token)
+    : LineConnection(std::move(socket), kDoveadmMaxLineBytes, std::move(listener_name)),
+      backend_(backend),
+      token_(std::move(token)) {}
+
+void DoveadmConnection::on_start() { send(format_doveadm_server_greeting()); }
+
+LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
+  if (!handshaked_) {
+    auto st = check_doveadm_client_handshake(line);
+    if (!st) {
+      log_error("{}: {}{}", name(), st.error().message, peer_text());
+      close();
+      return LineAction::kPause;
+    }
+    handshaked_ = true;
+    return LineAction::kContinue;
+  }
+  auto parsed = parse_doveadm_command(line);
+  if (!parsed) {
+    log_error("{}: {}{}", name(), parsed.error().message, peer_text());
+    close();
+    return LineAction::kPause;
+  }
+  DoveadmCommand& cmd = parsed.value();
+  if (std::holds_alternative<StatusOverviewCommand>(cmd)) {
+    send(format_status_overview(backend_.queue().overview()));
+    return LineAction::kContinue;
+  }
+  if (auto* c = std::get_if<StatusUsersCommand>(&cmd)) return start_status_listing(c->mask);
+  if (std::holds_alternative<StatusDsyncCommand>(cmd)) {
+    std::string out;
+    for (const DsyncSlotStatus& s : backend_.dsync_status()) {
+      out += format_dsync_status_line(s.username, s.type, s.status);
+    }
+    out += kEndOfListReply;
+    send(out);
+    return LineAction::kContinue;
+  }
+  if (auto* c = std::get_if<ReplicateCommand>(&cmd)) {
+    if (!c->priority) {
+      send(kInvalidPriorityReply);
+      return LineAction::kContinue;
+    }
+    std::size_t count = backend_.replicate(*c->priority, c->full, c->mask);
+    send(format_count_reply(count));
+    return LineAction::kContinue;
+  }
+  if (auto* c = std::get_if<AddCommand>(&cmd)) {
+    if (!has_wildcards(c->mask)) {
+      backend_.add(c->mask, [](Status) {});
+      send(kOkReply);
+      return LineAction::kContinue;
+    }
+    // A userdb listing: answer when it is done; later commands wait.
+    std::weak_ptr<LineConnection> weak = weak_from_this();
+    backend_.add(c->mask, [weak](Status st) {
+      auto conn = std::static_pointer_cast<DoveadmConnection>(weak.lock());
+      if (!conn || conn->is_closed()) return;
+      conn->send(st ? std::string(kOkReply) : format_error_reply(st.error().message));
+      conn->resume_input();
+    });
+    return LineAction::kPause;
+  }
+  if (auto* c = std::get_if<RemoveCommand>(&cmd)) {
+    send(backend_.remove(c->username) ? kOkReply : kUserNotFoundReply);
+    return LineAction::kContinue;
+  }
+  if (auto* c = std::get_if<NotifyCommand>(&cmd)) {
+    backend_.notify_synced(c->username, c->full, c->state);
+    send(kOkReply);
+    return LineAction::kContinue;
+  }
+  return LineAction::kContinue;
+}
+
+LineConnection::LineAction DoveadmConnection::start_status_listing(const std::string& mask) {
+  listing_.clear();
+  listing_pos_ = 0;
+  ReplicatorQueue& q = backend_.queue();
+  if (!has_wildcards(mask)) {
+    if (q.lookup(mask) != nullptr) listing_.push_back(mask);
+  } else {
+    q.for_each([&](const ReplicatorUser& u) {
+      if (wildcard_match(u.username, mask)) listing_.push_back(u.username);
+    });
+  }
+  listing_active_ = true;
+  write_status_chunk();
+  return listing_active_ ? LineAction::kPause : LineAction::kContinue;
+}
+
+void DoveadmConnection::write_status_chunk() {
+  if (!listing_active_ || is_closed()) return;
+  ReplicatorQueue& q = backend_.queue();
+  std::string out;
+  std::size_t end = std::min(listing_.size(), listing_pos_ + kStatusChunkUsers);
+  for (; listing_pos_ < end; ++listing_pos_) {
+    // Users removed since the listing started are skipped.
+    const ReplicatorUser* u = q.lookup(listing_[listing_pos_]);
+    if (u != nullptr) out += format_user_status_line(*u, q.next_secs(*u));
+  }
+  if (listing_pos_ >= listing_.size()) {
+    out += kEndOfListReply;
+    listing_active_ = false;
+    std::vector<std::string>().swap(listing_);
+    send(out);
+    resume_input();
+    return;
+  }
+  send(out);
+  // More follows from on_output_drained() once the client has read this.
+  (void)kOutputHighWater;
+}
+
+void DoveadmConnection::on_output_drained() { write_status_chunk(); }
+
+}  // namespace drepl

@@ -1,0 +1,48 @@
+// replicator/doveadm-connection.h: the server side of the
+// replicator-doveadm protocol (spec §8) on the `replicator-doveadm`
+// listener: what `doveadm replicator status|dsync-status|replicate|add|
+// remove` and a replica's dsync-server (NOTIFY) talk to.
+//
+// Stock-compatible bytes (src/doveadm-protocol.h). Commands are handled one
+// at a time in arrival order; the connection stays open after a success,
+// so several commands may be sent on one connection. Protocol errors
+// (bad handshake, unknown command, wrong argument count) log one error line
+// and close this connection without a reply, as stock does.
+// Large STATUS <mask> listings are written in chunks as the client reads,
+// so a million users neither block the loop nor buffer ~100 MB at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "doveadm-backend.h"
+#include "line-connection.h"
+#include "listener.h"
+
+namespace drepl {
+
+inline constexpr std::size_t kDoveadmMaxLineBytes = 1024 * 1024;
+
+class DoveadmConnection final : public LineConnection {
+ public:
+  DoveadmConnection(Socket socket, std::string listener_name, DoveadmBackend& backend,
+                    std::unique_ptr<ClientCounter::Token> token);
+
+ private:
+  void on_start() override;
+  LineAction on_line(std::string_view line) override;
+  void on_output_drained() override;
+  LineAction start_status_listing(const std::string& mask);
+  void write_status_chunk();
+
+  DoveadmBackend& backend_;
+  std::unique_ptr<ClientCounter::Token> token_;
+  bool handshaked_ = false;
+  // STATUS <mask> in progress: names still to print.
+  std::vector<std::string> listing_;
+  std::size_t listing_pos_ = 0;
+  bool listing_active_ = false;
+};
+
+}  // namespace drepl

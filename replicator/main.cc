@@ -1,0 +1,25 @@
+// replicator/main.cc: dovecot-replicator's entry point. Parses the command
+// line, sets up logging (Dovecot framing under the master, plain text
+// standalone) and runs the replicator or (--aggregator) the aggregator.
+#include <cstdlib>
+#include <string>
+
+#include "cli-options.h"
+#include "daemon-main.h"
+#include "logger.h"
+#include "master-service.h"
+
+int main(int argc, char** argv) {
+  drepl::CliOptions options;
+  int exit_code = 0;
+  if (!drepl::parse_cli(argc, argv, &options, &exit_code)) return exit_code;
+
+  std::optional<drepl::MasterEnv> master;
+  if (!options.foreground) master = drepl::master_env_from_environment();
+  const char* mode = options.aggregator ? "aggregator" : "replicator";
+  bool debug = options.debug || (master && master->log_debug);
+  drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, mode, debug);
+
+  if (options.aggregator) return drepl::run_aggregator(options, std::move(master));
+  return drepl::run_replicator(options, std::move(master));
+}

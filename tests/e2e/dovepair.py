@@ -874,6 +874,34 @@ class Pair:
                 return False
         return all(not r.get("username") for r in n.dsync_status())
 
+    def node_quiet(self, n):
+        """True when node n's replicator has nothing queued or waiting and no dsync running."""
+        ov = n.replicator_overview()
+        if not ov or any(v for k, v in ov.items() if k.startswith(("Queued", "Waiting"))):
+            return False
+        return all(not r.get("username") for r in n.dsync_status())
+
+    def wait_quiet(self, timeout=30, stable=0.6):
+        """Waits until both replicators have been quiet (node_quiet) for `stable` seconds
+        in a row - long enough for a late notification (a plugin may hold one back for
+        up to 0.5 s) to show up. Returns seconds waited.
+
+        Why: dsync is not atomic against concurrent IMAP changes; e.g. a mailbox DELETE
+        made while a dsync of the same user is running can be undone by that dsync.
+        Making each test change on a quiet pair measures that change alone."""
+        since = [None]
+
+        def quiet_long_enough():
+            if not all(self.node_quiet(n) for n in self.nodes):
+                since[0] = None
+                return False
+            now = time.monotonic()
+            if since[0] is None:
+                since[0] = now
+            return now - since[0] >= stable
+        return wait_until(quiet_long_enough, timeout, 0.1,
+                          what="both replicators quiet for %.1f s" % stable)[1]
+
     def wait_idle(self, timeout=60):
         """Waits until both replicators are idle (node_idle); returns seconds waited."""
         return wait_until(lambda: all(self.node_idle(n) for n in self.nodes), timeout, 0.2,

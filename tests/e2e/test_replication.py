@@ -94,6 +94,10 @@ class PairCase(unittest.TestCase):
             STATE["failed"] = True
         return out
 
+    def settle(self):
+        """Waits (bounded) until no replication is queued or running on either node."""
+        pair().wait_quiet(timeout=30)
+
     def converge(self, name, pred):
         """Polls pred until true within the deadline; records and returns the time."""
         try:
@@ -121,6 +125,7 @@ class T1Replication(PairCase):
     def _append(self, direction, s):
         src, dst = _nodes(direction)
         mid = "append-%s@e2e" % uuid.uuid4().hex[:12]
+        self.settle()
         s.append(mid)
         self.converge("APPEND %s" % direction, lambda: mid in _msgs(dst))
         self.assertIn(mid, _msgs(src))
@@ -130,9 +135,11 @@ class T1Replication(PairCase):
         src, dst = _nodes(direction)
         with src.session(USER) as s:
             mid = self._append(direction, s)
+            self.settle()
             s.store(mid, "+FLAGS", r"\Flagged $Label1")
             self.converge("flags +\\Flagged $Label1 %s" % direction,
                           lambda: {r"\Flagged", "$Label1"} <= _msgs(dst).get(mid, set()))
+            self.settle()
             s.store(mid, "-FLAGS", r"\Flagged")
             self.converge("flags -\\Flagged %s" % direction,
                           lambda: r"\Flagged" not in _msgs(dst).get(mid, {r"\Flagged"}))
@@ -143,6 +150,7 @@ class T1Replication(PairCase):
         with src.session(USER) as s:
             mid = self._append(direction, s)
             keep = self._append(direction, s)
+            self.settle()
             s.expunge(mid)
             self.converge("EXPUNGE %s" % direction, lambda: mid not in _msgs(dst))
         self.assertNotIn(mid, _msgs(src))
@@ -154,14 +162,18 @@ class T1Replication(PairCase):
         new = box + "-renamed"
         mid = "inbox2-%s@e2e" % uuid.uuid4().hex[:12]
         with src.session(USER) as s:
+            self.settle()
             s.create(box)
             self.converge("CREATE %s" % direction, lambda: box in dst.mailboxes(USER))
+            self.settle()
             s.append(mid, mailbox=box)
             self.converge("APPEND into new mailbox %s" % direction, lambda: mid in _msgs(dst, box))
+            self.settle()
             s.rename(box, new)
             self.converge("RENAME %s" % direction,
                           lambda: (lambda names: new in names and box not in names)(dst.mailboxes(USER)))
             self.assertIn(mid, _msgs(dst, new), "message did not move with the renamed mailbox")
+            self.settle()
             s.delete(new)
             self.converge("DELETE %s" % direction, lambda: new not in dst.mailboxes(USER))
 
@@ -169,6 +181,7 @@ class T1Replication(PairCase):
         for direction in ("A->B", "B->A"):
             src, dst = _nodes(direction)
             mid = "logout-%s@e2e" % uuid.uuid4().hex[:12]
+            self.settle()
             src.append(USER, mid)  # logs out right away
             self.converge("APPEND+LOGOUT %s" % direction, lambda: mid in _msgs(dst))
 

@@ -58,8 +58,14 @@ def setUpModule():
         p.a.doveadm_port, p.b.doveadm_port,
         ", daemon %s" % p.daemon_path if p.daemon_path else ""), file=sys.stderr, flush=True)
     t0 = time.monotonic()
-    p.create()
-    p.start()
+    try:
+        p.create()
+        p.start()  # dumps both logs itself on failure
+    except BaseException:
+        # unittest skips tearDownModule when setUpModule fails: stop the pair here
+        p.stop()
+        print("e2e: pair kept in %s" % p.root, file=sys.stderr)
+        raise
     print("e2e: pair up and idle after %.2f s" % (time.monotonic() - t0), file=sys.stderr, flush=True)
 
 

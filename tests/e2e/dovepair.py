@@ -678,7 +678,8 @@ class Pair:
 
     def __init__(self, root, port_base=None, prefix=None, stock=False, users=DEFAULT_USERS,
                  max_conns=10, full_sync_interval="1 days", sync_timeout=0, extra_conf="",
-                 min_avail=False, tag=None, doveadm_password=None, stock_daemon=False):
+                 min_avail=False, tag=None, doveadm_password=None, stock_daemon=False,
+                 mailboxes=("INBOX",)):
         if not stock and not prefix:
             raise ValueError("need an install prefix (--prefix) or stock mode (--stock)")
         self.root = os.path.abspath(root)
@@ -693,6 +694,8 @@ class Pair:
         self.sync_timeout = sync_timeout
         self.extra_conf = extra_conf
         self.min_avail = min_avail
+        # mailboxes provision() creates for every user (same GUIDs on both nodes)
+        self.mailboxes = list(mailboxes)
         self.tag = tag or "p%d" % self.port_base
         self.doveadm_password = doveadm_password or secrets.token_hex(12)
         self.module_dir = os.path.join(self.root, "modules")
@@ -712,7 +715,8 @@ class Pair:
     def to_dict(self):
         return {k: getattr(self, k) for k in (
             "root", "port_base", "prefix", "stock", "users", "max_conns", "full_sync_interval",
-            "sync_timeout", "extra_conf", "min_avail", "tag", "doveadm_password", "stock_daemon")}
+            "sync_timeout", "extra_conf", "min_avail", "tag", "doveadm_password", "stock_daemon",
+            "mailboxes")}
 
     def save(self):
         path = os.path.join(self.root, PAIR_FILE)
@@ -797,9 +801,10 @@ class Pair:
                 os.unlink(dst)
             os.symlink(target, dst)
 
-    def create(self):
+    def create(self, provision=True):
         """Writes configs and provisions identical INBOXes on both nodes. Leaves the pair
-        stopped. Fails if the root already holds a running pair."""
+        stopped. Fails if the root already holds a running pair. provision=False skips
+        the mailboxes (a node used only for its replicator, e.g. a 1M-user userdb)."""
         if os.geteuid() != 0:
             raise PermissionError("dovepair needs root (Dovecot masters, vmail user)")
         for n in self.nodes:
@@ -812,16 +817,25 @@ class Pair:
         for n in self.nodes:
             n.write_files()
         self.save()
-        self.provision()
+        if provision:
+            self.provision()
 
     def provision(self):
-        """INBOX for every user created on A (replication off), then A's mail tree copied
-        to B, so both have the same mailbox GUIDs."""
+        """INBOX (and the other `mailboxes`) for every user created on A (replication
+        off), then A's mail tree copied to B, so both have the same mailbox GUIDs."""
         a = self.a
         a.start(provision=True)
         try:
-            for u in self.users:
-                a.doveadm("mailbox", "status", "-u", u, "guid", "INBOX")
+            extra = [m for m in self.mailboxes if m != "INBOX"]
+            if len(self.users) > 20:  # one doveadm iterating the userdb (-A): much faster
+                if extra:
+                    a.doveadm("mailbox", "create", "-A", *extra, timeout=1800)
+                a.doveadm("mailbox", "status", "-A", "guid", "INBOX", timeout=1800)
+            else:
+                for u in self.users:
+                    if extra:
+                        a.doveadm("mailbox", "create", "-u", u, *extra)
+                    a.doveadm("mailbox", "status", "-u", u, "guid", "INBOX")
         finally:
             a.stop()
         shutil.rmtree(self.b.mail_dir)

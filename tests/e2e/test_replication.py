@@ -274,6 +274,43 @@ class T2Processes(PairCase):
                 sess.logout()
 
 
+class T2Doveadm(PairCase):
+    """The stock `doveadm replicator ...` commands work against the running replicator."""
+
+    def test_doveadm_replicator_commands(self):
+        p = pair()
+        for n in p.nodes:
+            out = n.doveadm("replicator", "status").stdout
+            labels = [l.rsplit(None, 1)[0].strip() for l in out.splitlines() if l.strip()]
+            self.assertEqual(labels, [
+                "Queued 'sync' requests", "Queued 'high' requests", "Queued 'low' requests",
+                "Queued 'failed' requests", "Queued 'full resync' requests",
+                "Waiting 'failed' requests", "Total number of known users"], out)
+            self.assertEqual(n.replicator_overview()["Total number of known users"], len(p.users))
+            self.assertEqual(set(n.replicator_users("*")), set(p.users))
+            self.assertEqual(set(n.replicator_users("a*")), {"alice"})
+            r = n.doveadm("replicator", "dsync-status", fmt="tab")
+            self.assertEqual(r.stdout.splitlines()[0].split("\t"), ["username", "type", "status"])
+
+            self.settle()
+            r = n.doveadm("replicator", "replicate", "-p", "high", "alice")
+            self.assertEqual(r.stdout.strip(), "1 users updated")
+            r = n.doveadm("replicator", "replicate", "-f", "*")
+            self.assertEqual(r.stdout.strip(), "%d users updated" % len(p.users))
+            self.settle()
+            row = n.replicator_users("alice")["alice"]
+            self.assertEqual(row["failed"], "-", row)
+
+            n.doveadm("replicator", "remove", "bob")
+            self.assertEqual(set(n.replicator_users("*")), {"alice"})
+            r = n.doveadm("replicator", "remove", "nobody-such", check=False)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("User not found", r.stdout + r.stderr)
+            n.doveadm("replicator", "add", "bob")
+            self.assertEqual(set(n.replicator_users("*")), set(p.users))
+        self.settle()
+
+
 class T3Logs(PairCase):
     """Stops the pair: every process must exit with its master, and neither log may
     contain Panic or Fatal (start-up and shutdown included)."""

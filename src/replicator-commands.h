@@ -41,7 +41,9 @@ namespace drepl {
 inline constexpr int kExitUsage = 64;       // EX_USAGE: "Replicator failed: ..."
 inline constexpr int kExitTempFail = 75;    // EX_TEMPFAIL: disconnected unexpectedly
 inline constexpr int kExitProtocol = 76;    // EX_PROTOCOL: not a replicator-doveadm socket
-inline constexpr int kExitFatal = 89;       // Dovecot's FATAL_DEFAULT (i_fatal())
+// Dovecot's FATAL_DEFAULT (i_fatal()); doveadm's failure-exit hook turns it
+// into EX_TEMPFAIL (75), so the process exits 75 as stock does.
+inline constexpr int kExitFatal = 89;
 
 // Header flags: the values of Dovecot's enum doveadm_print_header_flags.
 inline constexpr unsigned kCliHeaderHideTitle = 0x04;

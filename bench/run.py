@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: stock Dovecot 2.3 replication vs ours, same workload, one run.
+
+Builds one A/B pair per mode with tests/e2e/dovepair.py (stock = Dovecot's plugin,
+aggregator and replicator; ours = our plugin + our daemon from an install prefix;
+optionally plugin-only = our plugin + Dovecot's daemons), then measures every figure
+on all pairs, alternating the modes sample by sample so that load from anything else
+on the machine hits all columns alike. Prints a table (figure | stock | ours | ratio)
+and writes the raw samples as JSON. See bench/README.md for what each figure means.
+
+Usage (root; needs dovecot-core + dovecot-imapd):
+  bench/run.py --quick [--build-dir BUILD | --prefix PREFIX]   # < 5 min on 2 cores
+  bench/run.py         [--build-dir BUILD | --prefix PREFIX]   # full run, ~40 min
+Options: --modes stock,ours[,plugin-only]  --only/--skip FIG,...  --results DIR
+         --root DIR (default /tmp/drepl-bench)  --port-base N (default 33000)
+         --fresh (re-provision the pairs)  --keep (leave the pairs running)
+Figures: floor latency drain100 drain1000 sync burst rss2k rss1m queue1m
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+sys.path.insert(0, HERE)
+
+import dovepair  # noqa: E402
+import figures  # noqa: E402
+import procwatch  # noqa: E402
+import report  # noqa: E402
+import wire  # noqa: E402
+
+ALL_FIGURES = ("floor", "latency", "drain100", "drain1000", "sync", "burst", "rss2k", "rss1m",
+               "queue1m")
+MODE_ARGS = {"stock": {"stock": True}, "ours": {}, "plugin-only": {"stock_daemon": True}}
+MAILBOXES = ("INBOX", "Sent", "Trash")
+SYNC_TIMEOUT_S = 2
+
+
+class Plan:
+    """How many samples of what: quick (< 5 min for two modes on 2 cores) or full."""
+
+    def __init__(self, quick):
+        self.quick = quick
+        self.users = 200 if quick else 2000
+        self.floor = 8 if quick else 20
+        self.latency = 10 if quick else 30
+        self.drain100 = 3 if quick else 5
+        self.drain1000 = 0 if quick else 3
+        self.sync = 5 if quick else 15
+        self.burst_runs = 3 if quick else 5
+        self.burst_lines = 100000
+        self.burst_writers = 50
+        self.rss_small = 2000
+        self.rss_big = 1000000
+        self.max_conns = 10
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def machine_meta(plan, modes, args):
+    cpu = "?"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as fh:
+        mem = int(fh.readline().split()[1]) // 1024
+    ver = subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    return {"date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "quick": plan.quick, "cores": os.cpu_count(), "cpu_model": cpu, "mem_mib": mem,
+            "kernel": platform.release(), "dovecot_version": ver, "git": git, "modes": modes,
+            "users": plan.users, "mailboxes": len(MAILBOXES), "max_conns": plan.max_conns,
+            "load_start": loadavg(), "prefix": args.prefix}
+
+
+# --------------------------------------------------------------------------- setup
+
+def install_prefix(args):
+    """Our install prefix: --prefix, or `cmake --install BUILD` into ROOT-stage."""
+    if args.prefix:
+        return os.path.abspath(args.prefix)
+    build = args.build_dir or os.environ.get("DREPL_BUILD_DIR") or os.path.join(REPO, "build")
+    if not os.path.exists(os.path.join(build, "CMakeCache.txt")):
+        sys.exit("no build in %s: give --build-dir BUILD or --prefix PREFIX" % build)
+    args.build_dir = build
+    stage = args.root.rstrip("/") + "-stage"
+    log("installing %s into %s" % (build, stage))
+    subprocess.run(["cmake", "--install", build, "--prefix", stage], check=True,
+                   stdout=subprocess.DEVNULL)
+    return stage
+
+
+def make_pair(root, mode, port_base, users, prefix, fresh, provision=True, **kw):
+    """A stopped pair in `root` for `mode`; an existing compatible one is reused (its
+    replicator.db then already has every user synced, so it starts quiet)."""
+    tag = kw.pop("tag", "bench-%s" % mode.replace("-", ""))
+    margs = dict(MODE_ARGS[mode], **kw)
+    want = dovepair.Pair(root, port_base=port_base, prefix=prefix, users=users, tag=tag,
+                         mailboxes=MAILBOXES, **margs)
+    if os.path.exists(os.path.join(root, dovepair.PAIR_FILE)):
+        old = dovepair.Pair.load(root)
+        old.stop()
+        same = (not fresh and old.mode == want.mode and old.users == want.users
+                and old.port_base == port_base and old.prefix == want.prefix
+                and old.max_conns == want.max_conns and old.mailboxes == want.mailboxes)
+        if same:
+            old.sync_timeout = 0
+            for n in old.nodes:  # a run killed during the sync-on-save phase left it on
+                with open(n.conf, "w") as fh:
+                    fh.write(n.render_config())
+            old.save()
+            return old, False
+        old.destroy()
+    elif os.path.exists(root):
+        shutil.rmtree(root)
+    want.create(provision=provision)
+    return want, True
+
+
+def start_pairs(pairs, timeout):
+    """Starts every pair at once (threads) and waits until all are idle."""
+    errs = {}
+
+    def one(m, p):
+        try:
+            p.start(timeout=timeout)
+        except BaseException as e:  # noqa: BLE001
+            errs[m] = e
+    ths = [threading.Thread(target=one, args=(m, p)) for m, p in pairs.items()]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    if errs:
+        raise RuntimeError("pair start failed: %r" % errs)
+
+
+# --------------------------------------------------------------------------- figures
+
+def interleaved(pairs, reps, sample, before=None):
+    """Runs sample(mode, pair, i) for i in range(reps), alternating the modes; every
+    pair's replication processes are watched for the whole figure. Returns
+    {mode: {"samples": [...], "procs": ProcWatch result}}."""
+    watches = {m: procwatch.ProcWatch(p.nodes) for m, p in pairs.items()}
+    out = {m: {"samples": []} for m in pairs}
+    for w in watches.values():
+        w.__enter__()
+    try:
+        for i in range(reps):
+            for m, p in pairs.items():
+                if before:
+                    before(m, p, i)
+                try:
+                    s = sample(m, p, i)
+                except (figures.BenchError, RuntimeError, OSError) as e:
+                    log("%s sample %d failed: %s" % (m, i, e))
+                    s = {"error": str(e)}
+                out[m]["samples"].append(s)
+    finally:
+        for w in watches.values():
+            w.__exit__(None, None, None)
+    for m, w in watches.items():
+        out[m]["procs"] = w.result()
+        out[m]["wall_s"] = w.wall_s
+    return out
+
+
+def quiet(_m, p, _i):
+    figures.wait_quiet(p)
+
+
+def user_pools(plan):
+    """Disjoint user lists per figure (drain uses user0000..; the rest start at 100 or 1000)."""
+    start = 1000 if plan.users >= 2000 else 100
+    pools, i = {}, start
+    for name, n in (("latency", plan.latency), ("floor_cli", plan.floor),
+                    ("floor_socket", plan.floor), ("sync", plan.sync + 1)):
+        pools[name] = ["user%04d" % k for k in range(i, i + n)]
+        i += n
+    if i > plan.users:
+        raise ValueError("plan needs %d users, has %d" % (i, plan.users))
+    return pools
+
+
+def panics(pair):
+    return sum(len(n.bad_log_lines(("Panic:",))) for n in pair.nodes)
+
+
+def set_sync_timeout(pairs, secs):
+    """Rewrites both nodes' config with replication_sync_timeout = secs and reloads."""
+    for p in pairs.values():
+        p.sync_timeout = secs
+        for n in p.nodes:
+            with open(n.conf, "w") as fh:
+                fh.write(n.render_config())
+            n.doveadm("reload")
+    for p in pairs.values():
+        for n in p.nodes:  # the replicator is restarted on demand
+            dovepair.wait_until(lambda: n.doveadm("replicator", "status", check=False).returncode == 0,
+                                30, what="replicator after reload")
+        figures.wait_quiet(p)
+
+
+def fig_sync(plan, pairs, pools):
+    users = pools["sync"]
+    before = {m: panics(p) for m, p in pairs.items()}
+    set_sync_timeout(pairs, SYNC_TIMEOUT_S)
+    try:
+        for m, p in pairs.items():  # warm-up: the first sync request after a reload fails
+            try:
+                figures.append_latency(p, users[-1])
+            except (figures.BenchError, RuntimeError) as e:
+                log("%s sync warm-up: %s" % (m, e))
+            figures.wait_quiet(p)
+        res = interleaved(pairs, plan.sync, lambda m, p, i: figures.append_latency(p, users[i]), quiet)
+    finally:
+        set_sync_timeout(pairs, 0)
+    for m, p in pairs.items():
+        res[m]["panics"] = panics(p) - before[m]
+    return res
+
+
+def aux_pairs(modes, args, prefix, nusers, port_base, tag):
+    """Replicator-only nodes (A only, replication_max_conns = 0, no mailboxes): the
+    replicator loads `nusers` userdb users and never starts a dsync."""
+    users = ["u%07d" % i for i in range(nusers)]
+    out = {}
+    for i, m in enumerate(modes):
+        root = os.path.join(args.root, "%s-%s" % (tag, m))
+        p, _ = make_pair(root, m, port_base + 10 * i, users, prefix, fresh=True,
+                         provision=False, max_conns=0, tag="%s-%s" % (tag, m.replace("-", "")))
+        out[m] = p
+    return out
+
+
+def rss_of(node):
+    kb = [procwatch.read_status_kb(pid) for pid in procwatch.replicator_pids(node)]
+    return max((k.get("VmRSS", 0) for k in kb), default=None)
+
+
+def fig_rss_and_burst(plan, modes, args, prefix, want):
+    """rss2k + burst on 2k-user replicator-only nodes, then rss1m on 1M-user ones."""
+    res = {}
+    if "rss2k" in want or "burst" in want:
+        aux = aux_pairs(modes, args, prefix, plan.rss_small, args.port_base + 40, "aux2k")
+        try:
+            for m, p in aux.items():
+                p.a.start()
+                t0 = time.monotonic()
+                figures.wait_known(p.a, plan.rss_small)
+                res.setdefault("rss2k", {})[m] = {"samples": [], "rss_kb": rss_of(p.a),
+                                                  "load_s": time.monotonic() - t0}
+            if "burst" in want:
+                log("burst: %d x %d lines from %d writers" % (plan.burst_runs, plan.burst_lines,
+                                                             plan.burst_writers))
+                nodes = {m: p.a for m, p in aux.items()}
+                fake = {m: type("N", (), {"nodes": [n]})() for m, n in nodes.items()}
+                r = interleaved(fake, plan.burst_runs, lambda m, p, i: figures.burst(
+                    p.nodes[0], plan.burst_lines, plan.burst_writers, "b%d" % i))
+                for m in r:
+                    r[m]["known_after"] = wire.known_users(nodes[m])
+                res["burst"] = r
+        finally:
+            for p in aux.values():
+                p.destroy()
+    if "rss1m" in want:
+        log("rss1m: %d userdb users" % plan.rss_big)
+        res["rss1m"] = {}
+        for m in modes:  # one at a time: each auth process holds the whole passwd-file
+            aux = aux_pairs([m], args, prefix, plan.rss_big, args.port_base + 40, "aux1m")[m]
+            try:
+                aux.a.start()
+                t0 = time.monotonic()
+                load_s = figures.wait_known(aux.a, plan.rss_big, timeout=1200)
+                rss = rss_of(aux.a)
+                res["rss1m"][m] = {"samples": [], "rss_kb": rss, "load_s": load_s,
+                                   "bytes_per_user": rss * 1024 / plan.rss_big if rss else None}
+            except figures.BenchError as e:
+                log("rss1m %s: %s" % (m, e))
+                res["rss1m"][m] = {"samples": [], "error": str(e)}
+            finally:
+                aux.destroy()
+    return res
+
+
+def stop_pairs(pairs, results, keep):
+    """Stops every pair (unless keep); processes that outlive their master are noted."""
+    if keep:
+        return
+    for m, p in pairs.items():
+        left = p.stop()
+        if left:
+            results["notes"].append("%s: processes outlived their master: %s" % (m, left))
+
+
+def fig_queue_microbench(build, users):
+    """Runs BUILD/bench/bench-replicator-queue (our queue alone, no daemon) and keeps
+    its table; stock has no equivalent, so only the ours column is filled."""
+    exe = os.path.join(build or "", "bench", "bench-replicator-queue")
+    if not build or not os.access(exe, os.X_OK):
+        log("queue microbench: %s not built, skipped" % exe)
+        return None
+    r = subprocess.run([exe, "--users", str(users), "--dir", "/tmp"], capture_output=True,
+                       text=True, timeout=600)
+    out = {"samples": [], "text": r.stdout, "exit": r.returncode}
+    m = re.search(r"resident memory per user: (\d+) bytes", r.stdout)
+    out["bytes_per_user"] = int(m.group(1)) if m else None
+    m = re.search(r"^get\+update \(notification\)\s+\d+\s+[\d.]+\s+([\d.]+)", r.stdout, re.M)
+    out["update_ns"] = float(m.group(1)) if m else None
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer samples, 200-user pairs (< 5 min)")
+    ap.add_argument("--modes", default="stock,ours", help="comma list of stock, ours, plugin-only")
+    ap.add_argument("--prefix", help="install prefix with our plugin and daemon")
+    ap.add_argument("--build-dir", help="build tree to `cmake --install` into ROOT-stage")
+    ap.add_argument("--root", default="/tmp/drepl-bench", help="where the pairs live")
+    ap.add_argument("--port-base", type=int, default=33000,
+                    help="pairs use base+10*i .. +3; replicator-only nodes base+40+10*i")
+    ap.add_argument("--results", help="results dir (default: ROOT-results/<timestamp>)")
+    ap.add_argument("--only", help="comma list of figures to run (%s)" % ",".join(ALL_FIGURES))
+    ap.add_argument("--skip", default="", help="comma list of figures to leave out")
+    ap.add_argument("--fresh", action="store_true", help="re-provision the pairs")
+    ap.add_argument("--keep", action="store_true", help="leave the pairs running at the end")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("run as root (private Dovecot masters, vmail user)")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in MODE_ARGS:
+            sys.exit("unknown mode %r" % m)
+    want = set(args.only.split(",")) if args.only else set(ALL_FIGURES)
+    want -= set(args.skip.split(","))
+    plan = Plan(args.quick)
+    if plan.drain1000 == 0:
+        want.discard("drain1000")
+    prefix = install_prefix(args) if any(m != "stock" for m in modes) else None
+    args.prefix = prefix
+    t_start = time.monotonic()
+    results = {"modes": modes, "meta": machine_meta(plan, modes, args), "figures": {}, "notes": []}
+    la = float(results["meta"]["load_start"].split()[0])
+    if la > 0.5:
+        results["meta"]["noisy"] = ("load average %.2f at start: other work shares the %d cores, "
+                                    "figures are noisy" % (la, os.cpu_count()))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outdir = args.results or os.path.join(args.root.rstrip("/") + "-results", stamp)
+    os.makedirs(outdir, exist_ok=True)
+    figs = results["figures"]
+
+    def save():
+        results["meta"]["load_end"] = loadavg()
+        results["meta"]["elapsed_s"] = time.monotonic() - t_start
+        with open(os.path.join(outdir, "results.json"), "w") as fh:
+            json.dump(results, fh, indent=1, default=str)
+
+    pair_figs = want & {"floor", "latency", "drain100", "drain1000", "sync"}
+    pairs, bad0 = {}, {}
+    try:
+        if pair_figs:
+            users = ["user%04d" % i for i in range(plan.users)]
+            for i, m in enumerate(modes):
+                t0 = time.monotonic()
+                p, new = make_pair(os.path.join(args.root, m), m, args.port_base + 10 * i, users,
+                                   prefix, args.fresh, max_conns=plan.max_conns)
+                pairs[m] = p
+                log("%s pair %s in %.1f s (%s)" % (m, "provisioned" if new else "reused",
+                                                  time.monotonic() - t0, p.root))
+            bad0 = {m: {n.name: len(n.bad_log_lines()) for n in p.nodes} for m, p in pairs.items()}
+            t0 = time.monotonic()
+            start_pairs(pairs, timeout=1800)
+            log("pairs started and idle in %.1f s" % (time.monotonic() - t0))
+            pools = user_pools(plan)
+            if "floor" in pair_figs:
+                log("floor: %d bare doveadm sync + %d socket syncs per mode" % (plan.floor, plan.floor))
+                figs["floor_cli"] = interleaved(
+                    pairs, plan.floor, lambda m, p, i: figures.floor_cli(p, pools["floor_cli"][i]), quiet)
+                figs["floor_socket"] = interleaved(
+                    pairs, plan.floor, lambda m, p, i: figures.floor_socket(p, pools["floor_socket"][i]), quiet)
+                save()
+            if "latency" in pair_figs:
+                log("async latency: %d APPENDs per mode" % plan.latency)
+                figs["latency"] = interleaved(
+                    pairs, plan.latency, lambda m, p, i: figures.append_latency(p, pools["latency"][i]), quiet)
+                save()
+            if "drain100" in pair_figs:
+                log("drain 100 users x %d" % plan.drain100)
+                u = ["user%04d" % k for k in range(100)]
+                figs["drain100"] = interleaved(
+                    pairs, plan.drain100, lambda m, p, i: figures.drain(p, u, "user00??"), quiet)
+                save()
+            if "drain1000" in pair_figs:
+                log("drain 1000 users x %d" % plan.drain1000)
+                u = ["user%04d" % k for k in range(1000)]
+                figs["drain1000"] = interleaved(
+                    pairs, plan.drain1000, lambda m, p, i: figures.drain(p, u, "user0???"), quiet)
+                save()
+            if "sync" in pair_figs:
+                log("sync-on-save: %d APPENDs per mode, replication_sync_timeout = %d"
+                    % (plan.sync, SYNC_TIMEOUT_S))
+                figs["sync"] = fig_sync(plan, pairs, pools)
+                save()
+            if "latency" in figs and "floor_socket" in figs:
+                # what the replication path adds to one bare sync of the same change
+                figs["overhead"] = {}
+                for m in modes:
+                    lat = report._field("total_s")(figs["latency"][m])
+                    flo = report._field("wall_s")(figs["floor_socket"][m])
+                    if lat and flo:
+                        figs["overhead"][m] = {"samples": [], "overhead_s": lat[0] - flo[0]}
+            stop_pairs(pairs, results, args.keep)
+        if want & {"burst", "rss2k", "rss1m"}:
+            figs.update(fig_rss_and_burst(plan, modes, args, prefix, want))
+        if "queue1m" in want and "ours" in modes:
+            log("queue microbench: %d users" % plan.rss_big)
+            q = fig_queue_microbench(args.build_dir, plan.rss_big)
+            if q:
+                figs["queue1m"] = {"ours": q}
+    finally:
+        stop_pairs(pairs, results, args.keep)
+        save()
+    for m, p in pairs.items():  # Panic/Fatal lines this run added to the pair's logs
+        bad = [l for n in p.nodes for l in n.bad_log_lines()[bad0.get(m, {}).get(n.name, 0):]]
+        if bad:
+            results["notes"].append("%s: %d Panic/Fatal log lines, first: %s" % (
+                m, len(bad), bad[0][-200:]))
+    save()
+    text = report.table(results)
+    with open(os.path.join(outdir, "table.txt"), "w") as fh:
+        fh.write(text)
+    print(text)
+    log("results in %s (%.0f s)" % (outdir, time.monotonic() - t_start))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "doveadm-client.h"
+#include "replicator-doveadm-client.h"
 #include "millis-clock.h"
 #include "replicator-commands.h"
 
@@ -92,9 +92,9 @@ CommonArgs read_common(struct doveadm_cmd_context* cctx, const char* positional)
   return args;
 }
 
-drepl::DoveadmClientFactory make_factory(const std::string& socket_path,
+drepl::ReplicatorDoveadmClientFactory make_factory(const std::string& socket_path,
                                          const drepl::MillisClock& clock) {
-  return [socket_path, &clock] { return drepl::DoveadmClient::connect(socket_path, clock); };
+  return [socket_path, &clock] { return drepl::ReplicatorDoveadmClient::connect(socket_path, clock); };
 }
 
 drepl::UnixTime now_secs() { return static_cast<drepl::UnixTime>(std::time(nullptr)); }

@@ -34,7 +34,7 @@ CliResult failure(int code, std::string message) {
 
 // Connect + handshake with stock's exit codes: everything fatal, a wrong
 // greeting EX_PROTOCOL.
-Result<DoveadmClient> open_session(const DoveadmClientFactory& connect, CliResult* err) {
+Result<ReplicatorDoveadmClient> open_session(const ReplicatorDoveadmClientFactory& connect, CliResult* err) {
   auto client = connect();
   if (!client) {
     *err = fatal(kExitFatal, client.error().message);
@@ -54,7 +54,7 @@ CliResult io_failure(const Error& e) { return fatal(kExitFatal, e.message); }
 // Reads lines until the empty terminator, calling `fn` on each. Returns
 // success, EX_TEMPFAIL on EOF before the terminator, or a fatal I/O error.
 template <typename Fn>
-CliResult read_list(DoveadmClient& client, Fn&& fn) {
+CliResult read_list(ReplicatorDoveadmClient& client, Fn&& fn) {
   for (;;) {
     auto line = client.read_line();
     if (!line) return io_failure(line.error());
@@ -65,7 +65,7 @@ CliResult read_list(DoveadmClient& client, Fn&& fn) {
 }
 
 // One-line reply of REPLICATE/ADD/REMOVE: nullopt after setting *err.
-std::optional<std::string> read_single_reply(DoveadmClient& client, CliResult* err) {
+std::optional<std::string> read_single_reply(ReplicatorDoveadmClient& client, CliResult* err) {
   auto line = client.read_line();
   if (!line) {
     *err = io_failure(line.error());
@@ -115,7 +115,7 @@ const std::vector<CliColumn>& detail_columns() {
 }
 
 // STATUS <mask> fallback for `detail` against a server without STATUS-DETAIL.
-CliResult detail_fallback(const DoveadmClientFactory& connect, const std::string& mask,
+CliResult detail_fallback(const ReplicatorDoveadmClientFactory& connect, const std::string& mask,
                           UnixTime now, CliPrinter& printer) {
   CliResult err;
   auto client = open_session(connect, &err);
@@ -165,7 +165,7 @@ std::string format_time_ago(UnixTime t, UnixTime now) {
   return format_hms(now - t);
 }
 
-CliResult run_replicator_status(const DoveadmClientFactory& connect,
+CliResult run_replicator_status(const ReplicatorDoveadmClientFactory& connect,
                                 const std::optional<std::string>& mask, UnixTime now,
                                 CliPrinter& printer) {
   CliResult err;
@@ -207,7 +207,7 @@ CliResult run_replicator_status(const DoveadmClientFactory& connect,
   });
 }
 
-CliResult run_replicator_dsync_status(const DoveadmClientFactory& connect, CliPrinter& printer) {
+CliResult run_replicator_dsync_status(const ReplicatorDoveadmClientFactory& connect, CliPrinter& printer) {
   CliResult err;
   auto client = open_session(connect, &err);
   if (!client) return err;
@@ -221,7 +221,7 @@ CliResult run_replicator_dsync_status(const DoveadmClientFactory& connect, CliPr
   });
 }
 
-CliResult run_replicator_replicate(const DoveadmClientFactory& connect,
+CliResult run_replicator_replicate(const ReplicatorDoveadmClientFactory& connect,
                                    const std::optional<std::string>& priority, bool full_sync,
                                    std::string_view mask, CliPrinter& printer) {
   CliResult err;
@@ -238,7 +238,7 @@ CliResult run_replicator_replicate(const DoveadmClientFactory& connect,
   return CliResult{};
 }
 
-CliResult run_replicator_add(const DoveadmClientFactory& connect, std::string_view mask) {
+CliResult run_replicator_add(const ReplicatorDoveadmClientFactory& connect, std::string_view mask) {
   CliResult err;
   auto client = open_session(connect, &err);
   if (!client) return err;
@@ -249,7 +249,7 @@ CliResult run_replicator_add(const DoveadmClientFactory& connect, std::string_vi
   return CliResult{};
 }
 
-CliResult run_replicator_remove(const DoveadmClientFactory& connect, std::string_view username) {
+CliResult run_replicator_remove(const ReplicatorDoveadmClientFactory& connect, std::string_view username) {
   CliResult err;
   auto client = open_session(connect, &err);
   if (!client) return err;
@@ -260,7 +260,7 @@ CliResult run_replicator_remove(const DoveadmClientFactory& connect, std::string
   return CliResult{};
 }
 
-CliResult run_replicator_detail(const DoveadmClientFactory& connect,
+CliResult run_replicator_detail(const ReplicatorDoveadmClientFactory& connect,
                                 const std::optional<std::string>& mask, UnixTime now,
                                 CliPrinter& printer) {
   const std::string user_mask = mask && !mask->empty() ? *mask : std::string("*");

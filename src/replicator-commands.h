@@ -1,5 +1,5 @@
 // src/replicator-commands.h: what each `doveadm replicator ...` command does,
-// without Dovecot: talk to the replicator-doveadm socket (doveadm-client.h)
+// without Dovecot: talk to the replicator-doveadm socket (replicator-doveadm-client.h)
 // and hand the rows to a printer. doveadm-cmds/ maps CliPrinter onto
 // doveadm_print_header()/doveadm_print(), so every doveadm formatter (table,
 // tab, flow, json, ...) works, and maps CliResult onto doveadm's exit code.
@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "clock.h"
-#include "doveadm-client.h"
+#include "replicator-doveadm-client.h"
 #include "result.h"
 
 namespace drepl {
@@ -75,36 +75,36 @@ struct CliResult {
 };
 
 // Opens a new connection (not yet handshaken), e.g.
-//   [&] { return DoveadmClient::connect(path, clock); }
-using DoveadmClientFactory = std::function<Result<DoveadmClient>()>;
+//   [&] { return ReplicatorDoveadmClient::connect(path, clock); }
+using ReplicatorDoveadmClientFactory = std::function<Result<ReplicatorDoveadmClient>()>;
 
 // `doveadm replicator status [<mask>]`. Without a mask: columns field/value
 // (titles hidden), each overview line split at its first TAB. With a mask:
 // username (expand), priority, fast sync, full sync, success sync, failed,
 // next sync secs. `now`: Unix seconds for the "ago" columns.
-CliResult run_replicator_status(const DoveadmClientFactory& connect,
+CliResult run_replicator_status(const ReplicatorDoveadmClientFactory& connect,
                                 const std::optional<std::string>& mask, UnixTime now,
                                 CliPrinter& printer);
 
 // `doveadm replicator dsync-status`: username (expand), type, status; missing
 // fields print empty.
-CliResult run_replicator_dsync_status(const DoveadmClientFactory& connect, CliPrinter& printer);
+CliResult run_replicator_dsync_status(const ReplicatorDoveadmClientFactory& connect, CliPrinter& printer);
 
 // `doveadm replicator replicate [-f] [-p <priority>] <mask>`: flow formatter,
 // one hidden-title column "result": "<n> users updated". A '-' reply:
 // error "Replicator failed: <text>", exit 64. `priority` nullopt = "low".
-CliResult run_replicator_replicate(const DoveadmClientFactory& connect,
+CliResult run_replicator_replicate(const ReplicatorDoveadmClientFactory& connect,
                                    const std::optional<std::string>& priority, bool full_sync,
                                    std::string_view mask, CliPrinter& printer);
 
 // `doveadm replicator add <mask>` / `remove <username>`: print nothing; a
 // '-' reply: "Replicator failed: <text>", exit 64.
-CliResult run_replicator_add(const DoveadmClientFactory& connect, std::string_view mask);
-CliResult run_replicator_remove(const DoveadmClientFactory& connect, std::string_view username);
+CliResult run_replicator_add(const ReplicatorDoveadmClientFactory& connect, std::string_view mask);
+CliResult run_replicator_remove(const ReplicatorDoveadmClientFactory& connect, std::string_view username);
 
 // `doveadm replicator detail [<mask>]` (mask default "*"): username (expand),
 // priority, failed, failures, error kind, next sync, last success, last error.
-CliResult run_replicator_detail(const DoveadmClientFactory& connect,
+CliResult run_replicator_detail(const ReplicatorDoveadmClientFactory& connect,
                                 const std::optional<std::string>& mask, UnixTime now,
                                 CliPrinter& printer);
 

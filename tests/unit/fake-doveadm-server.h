@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "doveadm-client.h"
+#include "replicator-doveadm-client.h"
 #include "millis-clock.h"
 #include "replicator-commands.h"
 
@@ -43,11 +43,11 @@ class FakeDoveadmServer {
   }
 
   // A client factory for the commands; each call uses the next script.
-  DoveadmClientFactory factory(const DoveadmClientOptions& options = {}) {
-    return [this, options]() -> Result<DoveadmClient> { return connect(options); };
+  ReplicatorDoveadmClientFactory factory(const ReplicatorDoveadmClientOptions& options = {}) {
+    return [this, options]() -> Result<ReplicatorDoveadmClient> { return connect(options); };
   }
 
-  Result<DoveadmClient> connect(const DoveadmClientOptions& options = {}) {
+  Result<ReplicatorDoveadmClient> connect(const ReplicatorDoveadmClientOptions& options = {}) {
     if (scripts_.empty()) {
       ADD_FAILURE() << "unexpected connection";
       return make_error(ErrorCode::kTemp, "net_connect_unix(fake) failed: Connection refused");
@@ -67,7 +67,7 @@ class FakeDoveadmServer {
     }
     if (s.close) ::shutdown(sv[1], SHUT_WR);
     server_fds_.push_back(sv[1]);
-    return DoveadmClient::adopt(sv[0], "/fake/replicator-doveadm", clock_, options);
+    return ReplicatorDoveadmClient::adopt(sv[0], "/fake/replicator-doveadm", clock_, options);
   }
 
   // Everything the client of connection `i` sent so far (non-blocking read).

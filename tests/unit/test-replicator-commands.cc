@@ -108,7 +108,7 @@ TEST(ReplicatorCommands, EofBeforeTerminatorIsTempFail) {
 TEST(ReplicatorCommands, ConnectAndHandshakeFailuresAreFatal) {
   RecordingPrinter p;
   CliResult refused = run_replicator_status(
-      [] { return Result<DoveadmClient>(make_error(ErrorCode::kTemp, "net_connect_unix(/x) failed: No such file or directory")); },
+      [] { return Result<ReplicatorDoveadmClient>(make_error(ErrorCode::kTemp, "net_connect_unix(/x) failed: No such file or directory")); },
       std::nullopt, kNow, p);
   EXPECT_TRUE(refused.fatal);
   EXPECT_EQ(refused.exit_code, kExitFatal);

@@ -1,7 +1,7 @@
-// Tests for src/doveadm-client.{h,cc}: handshake outcomes with stock error
+// Tests for src/replicator-doveadm-client.{h,cc}: handshake outcomes with stock error
 // texts, line reading (CRLF, EOF, over-long lines), deadlines, and real
 // connects over UNIX and TCP loopback sockets.
-#include "doveadm-client.h"
+#include "replicator-doveadm-client.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -57,7 +57,7 @@ std::string line_or_error(Result<std::optional<std::string>> r) {
   return **r;
 }
 
-TEST(DoveadmClient, HandshakeSendsClientVersionAndAcceptsServerVersion) {
+TEST(ReplicatorDoveadmClient, HandshakeSendsClientVersionAndAcceptsServerVersion) {
   FakeDoveadmServer server;
   server.expect(std::string(kServerGreeting) + "line1\r\nline2\n\npartial");
   auto client = server.connect();
@@ -74,7 +74,7 @@ TEST(DoveadmClient, HandshakeSendsClientVersionAndAcceptsServerVersion) {
   EXPECT_EQ(line_or_error(client->read_line()), "EOF");
 }
 
-TEST(DoveadmClient, HigherMinorVersionIsAccepted) {
+TEST(ReplicatorDoveadmClient, HigherMinorVersionIsAccepted) {
   FakeDoveadmServer server;
   server.expect("VERSION\treplicator-doveadm-server\t1\t7\n");
   auto client = server.connect();
@@ -82,7 +82,7 @@ TEST(DoveadmClient, HigherMinorVersionIsAccepted) {
   EXPECT_TRUE(client->handshake());
 }
 
-TEST(DoveadmClient, WrongGreetingIsNotCompatible) {
+TEST(ReplicatorDoveadmClient, WrongGreetingIsNotCompatible) {
   for (const char* greeting : {"VERSION\treplicator-notify\t1\t0\n",
                                "VERSION\treplicator-doveadm-server\t2\t0\n",
                                "+\n", "\n"}) {
@@ -98,7 +98,7 @@ TEST(DoveadmClient, WrongGreetingIsNotCompatible) {
   }
 }
 
-TEST(DoveadmClient, EofBeforeGreetingIsDisconnected) {
+TEST(ReplicatorDoveadmClient, EofBeforeGreetingIsDisconnected) {
   FakeDoveadmServer server;
   server.expect("");
   auto client = server.connect();
@@ -109,10 +109,10 @@ TEST(DoveadmClient, EofBeforeGreetingIsDisconnected) {
   EXPECT_EQ(st.error().message, "/fake/replicator-doveadm disconnected");
 }
 
-TEST(DoveadmClient, SilentServerTimesOutAtTheHandshakeDeadline) {
+TEST(ReplicatorDoveadmClient, SilentServerTimesOutAtTheHandshakeDeadline) {
   FakeDoveadmServer server;
   server.expect("", /*close=*/false);
-  DoveadmClientOptions options;
+  ReplicatorDoveadmClientOptions options;
   options.handshake_timeout_ms = 80;
   auto client = server.connect(options);
   ASSERT_TRUE(client);
@@ -126,12 +126,12 @@ TEST(DoveadmClient, SilentServerTimesOutAtTheHandshakeDeadline) {
   EXPECT_LT(elapsed, 2000);
 }
 
-TEST(DoveadmClient, TrickleDoesNotExtendTheHandshakeDeadline) {
+TEST(ReplicatorDoveadmClient, TrickleDoesNotExtendTheHandshakeDeadline) {
   // A greeting without LF never completes the handshake: the 5 s rule is a
   // total, not an inactivity limit.
   FakeDoveadmServer server;
   server.expect("VERSION\treplicator-doveadm-server\t1", /*close=*/false);
-  DoveadmClientOptions options;
+  ReplicatorDoveadmClientOptions options;
   options.handshake_timeout_ms = 60;
   auto client = server.connect(options);
   ASSERT_TRUE(client);
@@ -140,10 +140,10 @@ TEST(DoveadmClient, TrickleDoesNotExtendTheHandshakeDeadline) {
   EXPECT_EQ(st.error().message, "read(/fake/replicator-doveadm) timed out");
 }
 
-TEST(DoveadmClient, ReplyTimeoutLimitsSilence) {
+TEST(ReplicatorDoveadmClient, ReplyTimeoutLimitsSilence) {
   FakeDoveadmServer server;
   server.expect(std::string(kServerGreeting), /*close=*/false);
-  DoveadmClientOptions options;
+  ReplicatorDoveadmClientOptions options;
   options.reply_timeout_ms = 50;
   auto client = server.connect(options);
   ASSERT_TRUE(client);
@@ -152,10 +152,10 @@ TEST(DoveadmClient, ReplyTimeoutLimitsSilence) {
             "ERROR read(/fake/replicator-doveadm) timed out");
 }
 
-TEST(DoveadmClient, OverlongLineIsAnError) {
+TEST(ReplicatorDoveadmClient, OverlongLineIsAnError) {
   FakeDoveadmServer server;
   server.expect(std::string(kServerGreeting) + std::string(300, 'x') + "\n");
-  DoveadmClientOptions options;
+  ReplicatorDoveadmClientOptions options;
   options.max_line_bytes = 100;
   auto client = server.connect(options);
   ASSERT_TRUE(client);
@@ -165,26 +165,26 @@ TEST(DoveadmClient, OverlongLineIsAnError) {
   EXPECT_EQ(r.error().message, "read(/fake/replicator-doveadm) failed: Line too long");
 }
 
-TEST(DoveadmClient, MissingUnixSocket) {
+TEST(ReplicatorDoveadmClient, MissingUnixSocket) {
   SteadyMillisClock clock;
-  auto r = DoveadmClient::connect("/nonexistent-drepl-dir/replicator-doveadm", clock);
+  auto r = ReplicatorDoveadmClient::connect("/nonexistent-drepl-dir/replicator-doveadm", clock);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message,
             "net_connect_unix(/nonexistent-drepl-dir/replicator-doveadm) failed: "
             "No such file or directory");
 }
 
-TEST(DoveadmClient, TargetWithoutSlashOrPortIsInvalid) {
+TEST(ReplicatorDoveadmClient, TargetWithoutSlashOrPortIsInvalid) {
   SteadyMillisClock clock;
   for (const char* target : {"localhost", "::1", "[::1]", "host:"}) {
-    auto r = DoveadmClient::connect(target, clock);
+    auto r = ReplicatorDoveadmClient::connect(target, clock);
     ASSERT_FALSE(r) << target;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalid);
     EXPECT_EQ(r.error().message, std::string("Port not known for ") + target);
   }
 }
 
-TEST(DoveadmClient, ConnectsOverUnixSocket) {
+TEST(ReplicatorDoveadmClient, ConnectsOverUnixSocket) {
   const std::string dir = make_temp_dir();
   ASSERT_FALSE(dir.empty());
   const std::string path = dir + "/replicator-doveadm";
@@ -196,7 +196,7 @@ TEST(DoveadmClient, ConnectsOverUnixSocket) {
   ASSERT_EQ(::bind(lfd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(::listen(lfd, 4), 0);
   SteadyMillisClock clock;
-  auto client = DoveadmClient::connect(path, clock);
+  auto client = ReplicatorDoveadmClient::connect(path, clock);
   ASSERT_TRUE(client) << client.error().message;
   EXPECT_EQ(client->name(), path);
   int sfd = ::accept(lfd, nullptr, nullptr);
@@ -210,13 +210,13 @@ TEST(DoveadmClient, ConnectsOverUnixSocket) {
   ::rmdir(dir.c_str());
 }
 
-TEST(DoveadmClient, ConnectsOverTcpLoopback) {
+TEST(ReplicatorDoveadmClient, ConnectsOverTcpLoopback) {
   int port = 0;
   int lfd = listen_loopback(&port);
   ASSERT_GE(lfd, 0) << std::strerror(errno);
   SteadyMillisClock clock;
   const std::string target = "127.0.0.1:" + std::to_string(port);
-  auto client = DoveadmClient::connect(target, clock);
+  auto client = ReplicatorDoveadmClient::connect(target, clock);
   ASSERT_TRUE(client) << client.error().message;
   int sfd = ::accept(lfd, nullptr, nullptr);
   ASSERT_GE(sfd, 0);
@@ -227,7 +227,7 @@ TEST(DoveadmClient, ConnectsOverTcpLoopback) {
   ::close(lfd);
 
   // The listener is closed now: its port refuses.
-  auto refused = DoveadmClient::connect(target, clock);
+  auto refused = ReplicatorDoveadmClient::connect(target, clock);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().message, "connect(" + target + ") failed: Connection refused");
 }

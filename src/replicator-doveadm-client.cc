@@ -1,5 +1,5 @@
-// src/doveadm-client.cc: see doveadm-client.h.
-#include "doveadm-client.h"
+// src/replicator-doveadm-client.cc: see replicator-doveadm-client.h.
+#include "replicator-doveadm-client.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -105,15 +105,15 @@ int connect_with_deadline(int fd, const struct sockaddr* addr, socklen_t len,
 
 }  // namespace
 
-DoveadmClient::DoveadmClient(int fd, std::string name, const MillisClock& clock,
-                             const DoveadmClientOptions& options)
+ReplicatorDoveadmClient::ReplicatorDoveadmClient(int fd, std::string name, const MillisClock& clock,
+                             const ReplicatorDoveadmClientOptions& options)
     : fd_(fd),
       name_(std::move(name)),
       clock_(&clock),
       options_(options),
       reader_(std::max<std::size_t>(options.max_line_bytes, 1)) {}
 
-DoveadmClient::DoveadmClient(DoveadmClient&& other) noexcept
+ReplicatorDoveadmClient::ReplicatorDoveadmClient(ReplicatorDoveadmClient&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       name_(std::move(other.name_)),
       clock_(other.clock_),
@@ -121,7 +121,7 @@ DoveadmClient::DoveadmClient(DoveadmClient&& other) noexcept
       reader_(std::move(other.reader_)),
       eof_(other.eof_) {}
 
-DoveadmClient& DoveadmClient::operator=(DoveadmClient&& other) noexcept {
+ReplicatorDoveadmClient& ReplicatorDoveadmClient::operator=(ReplicatorDoveadmClient&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
@@ -134,19 +134,19 @@ DoveadmClient& DoveadmClient::operator=(DoveadmClient&& other) noexcept {
   return *this;
 }
 
-DoveadmClient::~DoveadmClient() {
+ReplicatorDoveadmClient::~ReplicatorDoveadmClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-DoveadmClient DoveadmClient::adopt(int fd, std::string name, const MillisClock& clock,
-                                   const DoveadmClientOptions& options) {
+ReplicatorDoveadmClient ReplicatorDoveadmClient::adopt(int fd, std::string name, const MillisClock& clock,
+                                   const ReplicatorDoveadmClientOptions& options) {
   (void)set_nonblock(fd);
-  return DoveadmClient(fd, std::move(name), clock, options);
+  return ReplicatorDoveadmClient(fd, std::move(name), clock, options);
 }
 
-Result<DoveadmClient> DoveadmClient::connect(const std::string& socket_path,
+Result<ReplicatorDoveadmClient> ReplicatorDoveadmClient::connect(const std::string& socket_path,
                                              const MillisClock& clock,
-                                             const DoveadmClientOptions& options) {
+                                             const ReplicatorDoveadmClientOptions& options) {
   const Millis deadline = clock.now_ms() + std::max<Millis>(options.connect_timeout_ms, 1);
   if (socket_path.find('/') != std::string::npos) {
     struct sockaddr_un addr {};
@@ -163,7 +163,7 @@ Result<DoveadmClient> DoveadmClient::connect(const std::string& socket_path,
       ::close(fd);
       return temp("net_connect_unix(" + socket_path + ") failed: " + errno_text(err));
     }
-    return DoveadmClient(fd, socket_path, clock, options);
+    return ReplicatorDoveadmClient(fd, socket_path, clock, options);
   }
 
   std::string host, port;
@@ -188,7 +188,7 @@ Result<DoveadmClient> DoveadmClient::connect(const std::string& socket_path,
     last_err = connect_with_deadline(fd, ai->ai_addr, ai->ai_addrlen, clock, deadline);
     if (last_err == 0) {
       ::freeaddrinfo(list);
-      return DoveadmClient(fd, socket_path, clock, options);
+      return ReplicatorDoveadmClient(fd, socket_path, clock, options);
     }
     ::close(fd);
     if (last_err == ETIMEDOUT) break;
@@ -198,15 +198,15 @@ Result<DoveadmClient> DoveadmClient::connect(const std::string& socket_path,
   return temp("connect(" + socket_path + ") failed: " + errno_text(last_err));
 }
 
-Millis DoveadmClient::deadline_after(Millis timeout_ms) const {
+Millis ReplicatorDoveadmClient::deadline_after(Millis timeout_ms) const {
   return timeout_ms <= 0 ? 0 : clock_->now_ms() + timeout_ms;
 }
 
-int DoveadmClient::wait(short events, Millis deadline_ms) {
+int ReplicatorDoveadmClient::wait(short events, Millis deadline_ms) {
   return wait_fd(fd_, events, *clock_, deadline_ms);
 }
 
-Status DoveadmClient::handshake() {
+Status ReplicatorDoveadmClient::handshake() {
   if (Status st = send(format_doveadm_client_greeting()); !st) return st;
   // One fixed deadline for the whole greeting (stock: alarm(5)).
   auto line = read_line_until(deadline_after(std::max<Millis>(options_.handshake_timeout_ms, 1)),
@@ -219,7 +219,7 @@ Status DoveadmClient::handshake() {
   return ok_status();
 }
 
-Status DoveadmClient::send(std::string_view bytes) {
+Status ReplicatorDoveadmClient::send(std::string_view bytes) {
   const Millis deadline = deadline_after(options_.reply_timeout_ms);
   while (!bytes.empty()) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -239,11 +239,11 @@ Status DoveadmClient::send(std::string_view bytes) {
   return ok_status();
 }
 
-Result<std::optional<std::string>> DoveadmClient::read_line() {
+Result<std::optional<std::string>> ReplicatorDoveadmClient::read_line() {
   return read_line_until(deadline_after(options_.reply_timeout_ms), /*extend_on_data=*/true);
 }
 
-Result<std::optional<std::string>> DoveadmClient::read_line_until(Millis deadline_ms,
+Result<std::optional<std::string>> ReplicatorDoveadmClient::read_line_until(Millis deadline_ms,
                                                                   bool extend_on_data) {
   for (;;) {
     std::string_view line;

@@ -1,4 +1,4 @@
-// src/doveadm-client.h: the client side of the replicator-doveadm protocol
+// src/replicator-doveadm-client.h: the client side of the replicator-doveadm protocol
 // (spec §8.1), as `doveadm replicator ...` uses it: connect, VERSION
 // handshake, then one request and its reply lines.
 //
@@ -12,6 +12,8 @@
 // taken from the injected clock; no signals (stock uses alarm()). Lines end at
 // LF; one CR before it is stripped (Dovecot's line reader).
 // Not thread-safe; one request at a time.
+// (Not named doveadm-client.h: Dovecot 2.4 installs a header of that name,
+// which would shadow this one in doveadm-cmds/, which sees both directories.)
 #pragma once
 
 #include <cstddef>
@@ -25,7 +27,7 @@
 
 namespace drepl {
 
-struct DoveadmClientOptions {
+struct ReplicatorDoveadmClientOptions {
   // TCP connect deadline, ms (stock: a 30 s alarm). A UNIX socket whose
   // listener backlog is full is retried until this deadline too.
   Millis connect_timeout_ms = 30'000;
@@ -39,26 +41,26 @@ struct DoveadmClientOptions {
   std::size_t max_line_bytes = 1024 * 1024;
 };
 
-class DoveadmClient {
+class ReplicatorDoveadmClient {
  public:
   // Connects to `socket_path` (the doveadm `-a` value). Errors (kTemp), in
   // Dovecot's shape: "net_connect_unix(<path>) failed: <strerror>",
   // "connect(<host:port>) failed: <strerror>", "connect(<host:port>) timed out",
   // "Port not known for <target>" / "Invalid address <target>: <gai error>"
   // (kInvalid for the last two).
-  static Result<DoveadmClient> connect(const std::string& socket_path, const MillisClock& clock,
-                                       const DoveadmClientOptions& options = {});
+  static Result<ReplicatorDoveadmClient> connect(const std::string& socket_path, const MillisClock& clock,
+                                       const ReplicatorDoveadmClientOptions& options = {});
   // Adopts an already connected stream socket (tests: one end of a
   // socketpair); takes ownership of `fd`, sets it non-blocking. `name` is
   // used in messages like the socket path.
-  static DoveadmClient adopt(int fd, std::string name, const MillisClock& clock,
-                             const DoveadmClientOptions& options = {});
+  static ReplicatorDoveadmClient adopt(int fd, std::string name, const MillisClock& clock,
+                             const ReplicatorDoveadmClientOptions& options = {});
 
-  DoveadmClient(DoveadmClient&& other) noexcept;
-  DoveadmClient& operator=(DoveadmClient&& other) noexcept;
-  DoveadmClient(const DoveadmClient&) = delete;
-  DoveadmClient& operator=(const DoveadmClient&) = delete;
-  ~DoveadmClient();  // closes the socket
+  ReplicatorDoveadmClient(ReplicatorDoveadmClient&& other) noexcept;
+  ReplicatorDoveadmClient& operator=(ReplicatorDoveadmClient&& other) noexcept;
+  ReplicatorDoveadmClient(const ReplicatorDoveadmClient&) = delete;
+  ReplicatorDoveadmClient& operator=(const ReplicatorDoveadmClient&) = delete;
+  ~ReplicatorDoveadmClient();  // closes the socket
 
   // Sends the client VERSION line and checks the server's one as Dovecot's
   // version_string_verify(line, "replicator-doveadm-server", 1) does.
@@ -81,8 +83,8 @@ class DoveadmClient {
   const std::string& name() const { return name_; }
 
  private:
-  DoveadmClient(int fd, std::string name, const MillisClock& clock,
-                const DoveadmClientOptions& options);
+  ReplicatorDoveadmClient(int fd, std::string name, const MillisClock& clock,
+                const ReplicatorDoveadmClientOptions& options);
   // Waits for `events` until `deadline_ms` (0 = no deadline). 1 ready, 0
   // timeout, -1 error (errno set).
   int wait(short events, Millis deadline_ms);
@@ -94,7 +96,7 @@ class DoveadmClient {
   int fd_ = -1;
   std::string name_;
   const MillisClock* clock_;
-  DoveadmClientOptions options_;
+  ReplicatorDoveadmClientOptions options_;
   LineReader reader_;
   bool eof_ = false;
 };

@@ -546,6 +546,53 @@ TEST(QueueFailures, RepeatedFailuresBackOffAndChangeRetriesAtOnce) {
   EXPECT_EQ(q.check_invariants_for_test(), "");
 }
 
+// Incident 12: dsync keeps failing with the same error ("Remote lost mailbox
+// GUID"). The user stays failed with the error visible, is never retried
+// more often than the failure interval, and a full resync can be requested
+// once the cause is fixed. Incident 7: the "Waiting 'failed'" counter shows it.
+TEST(QueueFailures, SameErrorRepeatedlyIsThrottledAndVisible) {
+  ManualClock clock(1'700'000'000);
+  QueueSettings s;
+  ReplicatorQueue q(clock, s);
+  ReplicatorUser& u = q.get("guidloop");
+  q.modify(u, [&](ReplicatorUser& x) {
+    x.last_fast_sync = x.last_full_sync = x.last_successful_sync = clock.now() - 10;
+  });
+  q.update(u, Priority::kHigh);
+  std::vector<UnixTime> attempts;
+  const UnixTime start = clock.now();
+  for (UnixTime t = start; t < start + 6 * 3600; t++) {
+    clock.set(t);
+    ReplicatorUser* p = q.pop();
+    if (p == nullptr) continue;
+    ASSERT_EQ(p, &u);
+    attempts.push_back(t);
+    q.begin_sync(u);
+    q.finish_sync(u, false, "", SyncError{SyncErrorKind::kRemoteError,
+                                          "Remote lost mailbox GUID 0123abcd"});
+    EXPECT_EQ(q.overview().waiting_failed, 1u);
+    EXPECT_TRUE(u.last_sync_failed);
+    EXPECT_EQ(u.last_error.text, "Remote lost mailbox GUID 0123abcd");
+  }
+  ASSERT_GE(attempts.size(), 8u);
+  for (std::size_t i = 1; i < attempts.size(); i++) {
+    EXPECT_GE(attempts[i] - attempts[i - 1], s.failure_interval_secs) << i;
+    EXPECT_EQ(attempts[i] - attempts[i - 1],
+              q.failure_backoff_secs("guidloop", static_cast<std::uint32_t>(i)))
+        << i;
+    EXPECT_LE(attempts[i] - attempts[i - 1], s.failure_backoff_max_secs) << i;
+  }
+  EXPECT_EQ(u.consecutive_failures, attempts.size());
+  // Fixed by the admin; "doveadm replicator replicate -f" forces a full sync now.
+  q.modify(u, [](ReplicatorUser& x) { x.force_full_sync = true; });
+  q.update(u, Priority::kHigh);
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_TRUE(q.begin_sync(u));
+  q.finish_sync(u, true, "fresh", SyncError{});
+  EXPECT_EQ(q.overview().waiting_failed, 0u);
+  EXPECT_EQ(u.consecutive_failures, 0u);
+}
+
 TEST(QueueFailures, RetryFailedNowAndDefer) {
   ManualClock clock(1'700'000'000);
   ReplicatorQueue q(clock, QueueSettings{});
@@ -693,10 +740,23 @@ TEST(QueueBasics, LookupGetRemoveAndSlotReuse) {
   EXPECT_EQ(q.lookup("X"), nullptr);  // case-sensitive
   EXPECT_EQ(x.last_update, clock.now());
   EXPECT_EQ(x.priority, Priority::kNone);
+  // An equal or lower priority leaves last_update alone (2.3.20 fix 97bf10e1).
+  q.update(x, Priority::kHigh);
+  const UnixTime raised = clock.now();
+  clock.advance(30);
+  q.update(x, Priority::kHigh);
+  q.update(x, Priority::kLow);
+  EXPECT_EQ(x.last_update, raised);
+  EXPECT_EQ(x.priority, Priority::kHigh);
+  q.update(x, Priority::kSync);
+  EXPECT_EQ(x.last_update, clock.now());
+  q.modify(x, [](ReplicatorUser& y) { y.priority = Priority::kNone; });
   EXPECT_EQ(q.next_secs(x), 0);  // never synced: due at once
+  const int before_remove = changes;
   EXPECT_FALSE(q.remove("nobody"));
+  EXPECT_EQ(changes, before_remove);
   EXPECT_TRUE(q.remove("x"));
-  EXPECT_EQ(changes, 2);
+  EXPECT_EQ(changes, before_remove + 1);
   EXPECT_EQ(q.lookup("x"), nullptr);
   EXPECT_EQ(q.size(), 0u);
   ReplicatorUser& y = q.get("y");

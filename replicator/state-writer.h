@@ -1,0 +1,80 @@
+// replicator/state-writer.h: keeps <state_dir>/replicator.db current.
+//
+// Stock wrote the file every 15 minutes and at exit, in place (spec §6.7,
+// §10.13), so a crash lost up to 15 minutes of queue and dsync state. Here
+// every change that matters (a finished sync, a notification, ADD/REMOVE,
+// NOTIFY...) calls mark_dirty(), and the file is rewritten atomically
+// (temp file, fsync, rename, directory fsync) about `debounce` later. The
+// snapshot is formatted on the loop in chunks (a million users never stall
+// it) and written by a worker thread; the pause between writes grows with
+// the time the last one took, so a huge queue is not rewritten back to back.
+// flush_now() writes synchronously (shutdown, master death).
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "replicator-queue.h"
+
+namespace drepl {
+
+class StateWriter {
+ public:
+  StateWriter(asio::io_context& io, ReplicatorQueue& queue, std::string path,
+              std::chrono::milliseconds debounce = std::chrono::milliseconds(1000));
+  ~StateWriter();
+
+  // Something changed: schedule a write.
+  void mark_dirty();
+  // Writes the complete current queue now, blocking (waits for a write in
+  // progress first). Returns false (after logging) on failure.
+  bool flush_now();
+  // Stops scheduling writes (before flush_now() at shutdown).
+  void stop();
+
+  std::uint64_t writes_done() const { return writes_done_; }
+  bool idle() const { return !dirty_ && !building_ && !writing_; }
+
+ private:
+  void arm();
+  void begin_snapshot();
+  void format_chunk();
+  void start_write();
+  void write_finished(bool ok, std::string error, std::size_t users,
+                      std::chrono::steady_clock::duration took);
+  void join_worker();
+
+  asio::io_context& io_;
+  ReplicatorQueue& queue_;
+  std::string path_;
+  std::chrono::milliseconds debounce_;
+  asio::steady_timer timer_;
+  bool dirty_ = false;
+  bool armed_ = false;
+  bool building_ = false;
+  bool writing_ = false;
+  bool stopped_ = false;
+  std::vector<std::string> names_;
+  std::size_t pos_ = 0;
+  std::size_t users_in_snapshot_ = 0;
+  std::string snapshot_;
+  std::chrono::steady_clock::time_point build_started_{};
+  std::chrono::steady_clock::duration last_cost_{};
+  std::thread worker_;
+  std::uint64_t writes_done_ = 0;
+  std::string last_error_;
+};
+
+// Writes `data` to `path` atomically: <path>.tmp (mode 0600, O_NOFOLLOW),
+// fsync, rename, fsync of the directory. Returns "" or the error text
+// ("write(<path>.tmp) failed: ...").
+std::string write_file_atomically(const std::string& path, const std::string& data);
+
+}  // namespace drepl

@@ -188,7 +188,7 @@ Result<QueueRecord> parse_queue_record(std::string_view line) {
 
 void append_queue_record(std::string& out, const ReplicatorUser& user) {
   Priority prio = user.priority;
-  bool force_full = user.force_full_sync;
+  bool force_full = user.force_full_sync || user.full_sync_retry;
   if (user.popped) {
     // A running sync: write what it is serving, so a crash loses nothing.
     prio = std::max(prio, user.priority_in_sync);

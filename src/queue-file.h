@@ -8,7 +8,8 @@
 // Stock 2.3 writes exactly these 8 (before 2.2.16: the first 7). We append
 // our own columns, which a stock reader ignores (it reads only 7 or 8):
 //   9 consecutive_failures  10 last error kind (sync_error_kind_to_string)
-//   11 TE(last error text)  12 never_sync 0|1  13 force_full_sync 0|1
+//   11 TE(last error text)  12 never_sync 0|1
+//   13 force_full_sync 0|1 (also 1 when a full sync is owed: full_sync_retry)
 //
 // Differences from stock, on purpose:
 //  - a corrupt line is reported with path and line number (never its

@@ -443,7 +443,7 @@ void ReplicatorQueue::defer(ReplicatorUser& user, UnixTime not_before) {
   if (user.popped) {
     // A sync that began but never ran: keep what it was going to serve.
     if (user.priority_in_sync > user.priority) user.priority = user.priority_in_sync;
-    if (user.full_sync_running) user.force_full_sync = true;
+    if (user.full_sync_running) user.full_sync_retry = true;
     user.priority_in_sync = Priority::kNone;
     user.full_sync_running = false;
     user.popped = false;
@@ -455,7 +455,7 @@ void ReplicatorQueue::defer(ReplicatorUser& user, UnixTime not_before) {
 
 bool ReplicatorQueue::begin_sync(ReplicatorUser& user) {
   const UnixTime now = impl_->clock.now();
-  const bool full = user.force_full_sync ||
+  const bool full = user.force_full_sync || user.full_sync_retry ||
                     sat_add(user.last_full_sync, impl_->settings.full_sync_interval_secs) <= now;
   user.last_fast_sync = now;
   user.priority_in_sync = user.priority;
@@ -465,6 +465,7 @@ bool ReplicatorQueue::begin_sync(ReplicatorUser& user) {
   if (full) {
     user.last_full_sync = now;
     user.force_full_sync = false;
+    user.full_sync_retry = false;
   }
   user.full_sync_running = full;
   impl_->reposition(user);
@@ -488,6 +489,9 @@ void ReplicatorQueue::finish_sync(ReplicatorUser& user, bool success, std::strin
     user.last_error = error;
   } else {
     user.last_sync_failed = true;
+    // The state is kept, so without this a failed full sync would be retried
+    // as an incremental one.
+    if (user.full_sync_running) user.full_sync_retry = true;
     if (user.consecutive_failures != std::numeric_limits<std::uint32_t>::max()) {
       user.consecutive_failures++;
     }

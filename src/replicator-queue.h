@@ -81,6 +81,7 @@ struct ReplicatorUser {
   bool force_full_sync = false;    // REPLICATE with flag f: next sync runs with -f
   bool popped = false;             // out of the order: a dsync is (about to be) running
   bool full_sync_running = false;  // popped and begin_sync() returned true
+  bool full_sync_retry = false;    // a full sync failed or never ran: the next one is full too
   bool never_sync = false;         // no mail_replica / noreplicate: never due, not "failed"
   bool retry_now = false;          // failed, but due at once (retry_failed_now())
 
@@ -167,16 +168,18 @@ class ReplicatorQueue {
   // Puts a popped user back (like push) but not due before `not_before`
   // (Unix seconds), e.g. when the destination's circuit is open. Priority,
   // timestamps and failure state are unchanged; it is not counted as a
-  // failure. Also works on a queued user (sets the hold and repositions).
+  // failure. A sync begun with begin_sync() keeps what it was serving: its
+  // priority is restored and, if it was full, full_sync_retry is set. Also
+  // works on a queued user (sets the hold and repositions).
   void defer(ReplicatorUser& user, UnixTime not_before);
 
   // Sync bookkeeping in one place (spec §6.5, with bugs 3 and 5 fixed):
   // begin_sync() on a popped user: sets last_fast_sync = now, remembers the
   // priority in priority_in_sync and sets priority none (changes arriving
   // during the sync raise it again), clears retry_now and not_before, and
-  // when full (last_full_sync + interval <= now, or force_full_sync) sets
-  // last_full_sync = now and clears force_full_sync. Returns true when the
-  // sync must be full (-f).
+  // when full (last_full_sync + interval <= now, force_full_sync or
+  // full_sync_retry) sets last_full_sync = now and clears both flags.
+  // Returns true when the sync must be full (-f).
   bool begin_sync(ReplicatorUser& user);
   // finish_sync(): records the outcome and pushes the user back.
   // On success: state = new_state (kept if new_state is empty),
@@ -185,7 +188,8 @@ class ReplicatorQueue {
   // On failure with kind kNoReplicate or kNoReplica: never_sync = true, not
   // counted as failed, last_error = error (informational).
   // On any other failure: the previous state is KEPT (stock dropped it),
-  // last_sync_failed = true, consecutive_failures++, last_error = error.
+  // last_sync_failed = true, consecutive_failures++, last_error = error, and
+  // if the failed sync was full, full_sync_retry is set so the retry is full.
   // (kNoUser: the brain should remove() the user instead.)
   void finish_sync(ReplicatorUser& user, bool success, std::string_view new_state,
                    const SyncError& error);

@@ -514,7 +514,7 @@ TEST(QueueFailures, RepeatedFailuresBackOffAndChangeRetriesAtOnce) {
   EXPECT_EQ(q.overview().queued_failed, 1u);
   ASSERT_EQ(q.pop(), &u);
   const UnixTime start2 = clock.now();
-  EXPECT_FALSE(q.begin_sync(u));
+  EXPECT_TRUE(q.begin_sync(u));  // the failed first sync was full: so is the retry
   q.finish_sync(u, false, "", SyncError{SyncErrorKind::kRemoteError, "Remote lost mailbox GUID"});
   EXPECT_EQ(u.consecutive_failures, 2u);
   const std::int64_t b2 = q.failure_backoff_secs("bob", 2);
@@ -642,12 +642,13 @@ TEST(QueueFailures, RetryFailedNowAndDefer) {
   // defer() after begin_sync restores the request the sync was serving.
   ReplicatorUser* u = q.pop();
   ASSERT_EQ(u, p1);
-  EXPECT_TRUE(q.begin_sync(*u) == false);
+  EXPECT_TRUE(q.begin_sync(*u));  // its first (full) sync failed: retried full
   EXPECT_EQ(u->priority, Priority::kNone);
   EXPECT_EQ(u->priority_in_sync, Priority::kSync);
   q.defer(*u, clock.now() + 5);
   EXPECT_EQ(u->priority, Priority::kSync);
   EXPECT_EQ(u->priority_in_sync, Priority::kNone);
+  EXPECT_TRUE(u->full_sync_retry);  // the full sync that never ran is still owed
   clock.advance(5);
   EXPECT_EQ(q.next_secs(*u), 0);
   q.finish_sync(*p2, true, "", SyncError{});
@@ -717,6 +718,36 @@ TEST(QueueSync, BeginSyncFullAndForcedFull) {
   ASSERT_EQ(q.pop(), &u);
   EXPECT_TRUE(q.begin_sync(u));
   EXPECT_FALSE(u.force_full_sync);
+  q.finish_sync(u, true, "", SyncError{});
+  // A failed full sync is retried as a full one (the state is kept, so
+  // otherwise the retry would be incremental).
+  q.modify(u, [](ReplicatorUser& x) { x.force_full_sync = true; });
+  q.update(u, Priority::kLow);
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_TRUE(q.begin_sync(u));
+  q.finish_sync(u, false, "", SyncError{SyncErrorKind::kRemoteError, "-TEMPFAIL"});
+  EXPECT_TRUE(u.full_sync_retry);
+  EXPECT_FALSE(u.force_full_sync);
+  clock.advance(kFailureInterval);
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_TRUE(q.begin_sync(u));
+  q.finish_sync(u, false, "", SyncError{SyncErrorKind::kRemoteError, "-TEMPFAIL"});
+  EXPECT_TRUE(u.full_sync_retry);
+  EXPECT_FALSE(u.force_full_sync);
+  clock.advance(q.failure_backoff_secs("carol", 2));
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_TRUE(q.begin_sync(u));
+  q.finish_sync(u, true, "", SyncError{});
+  EXPECT_FALSE(u.full_sync_retry);
+  // An incremental failure does not force a full retry.
+  q.update(u, Priority::kLow);
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_FALSE(q.begin_sync(u));
+  q.finish_sync(u, false, "", SyncError{SyncErrorKind::kRemoteError, "-TEMPFAIL"});
+  EXPECT_FALSE(u.full_sync_retry);
+  q.update(u, Priority::kLow);
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_FALSE(q.begin_sync(u));
   q.finish_sync(u, true, "", SyncError{});
   // The full interval expiring makes the next one full too.
   clock.advance(kFullInterval);

@@ -1,5 +1,6 @@
 #include "doveadm-protocol.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -105,7 +106,7 @@ std::string format_user_status_line(const ReplicatorUser& user, std::int64_t nex
   out += fmt::format("\t{}\t{}\t{}\t{}\t{}\t{}\n", priority_to_string(user.priority),
                      user.last_fast_sync, user.last_full_sync,
                      user.last_sync_failed ? 1 : 0, user.last_successful_sync,
-                     next_secs < 0 ? 0 : next_secs);
+                     next_secs < 0 ? 0 : std::min(next_secs, kMaxStatusNextSecs));
   return out;
 }
 

@@ -97,7 +97,10 @@ std::string format_status_overview(const ReplicatorQueue::Overview& overview);
 // One STATUS <mask> line (2.3.20+ format, 7 fields):
 // "TE(user)\t<prio word>\t<last_fast_sync>\t<last_full_sync>\t<0|1>\t<last_successful_sync>\t<next_secs>\n"
 // Times are Unix seconds; next_secs = seconds until due (0 = now), clamped to
-// >= 0; INT64_MAX (never due) is written as is.
+// [0, kMaxStatusNextSecs]: stock 2.3.20+ doveadm parses the field as a 32-bit
+// unsigned int and silently drops a row it cannot parse, so a never-due user
+// (INT64_MAX) is written as 2147483647 rather than disappearing from listings.
+inline constexpr std::int64_t kMaxStatusNextSecs = 2147483647;
 std::string format_user_status_line(const ReplicatorUser& user, std::int64_t next_secs);
 
 // One STATUS-DSYNC slot line: "TE(user)\t<type>\tTE(status)\n", or for a

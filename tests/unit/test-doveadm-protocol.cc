@@ -196,3 +196,16 @@ TEST(DoveadmProtocol, ClientRequests) {
 
 }  // namespace
 }  // namespace drepl
+
+namespace drepl {
+namespace {
+// A never-due user must stay parseable by stock 2.3.20+ doveadm (32-bit field).
+TEST(DoveadmProtocolClamp, NeverDueNextSecsFitsInThirtyTwoBits) {
+  ReplicatorUser u;
+  u.username = "nobody";
+  std::string line = format_user_status_line(u, INT64_MAX);
+  EXPECT_EQ(line, "nobody\tnone\t0\t0\t0\t0\t2147483647\n");
+  EXPECT_EQ(format_user_status_line(u, -5), "nobody\tnone\t0\t0\t0\t0\t0\n");
+}
+}  // namespace
+}  // namespace drepl

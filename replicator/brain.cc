@@ -8,6 +8,8 @@
 
 #include "auth-master.h"
 #include "logger.h"
+#include "mail-replica.h"
+#include "tcp-probe.h"
 #include "wildcard.h"
 
 namespace drepl {
@@ -135,6 +137,7 @@ void Brain::release(std::size_t idx) {
   slot.username.clear();
   slot.destination.clear();
   slot.type.clear();
+  slot.probing = false;
   ++slot.run_id;
   schedule_fill();
 }
@@ -254,6 +257,35 @@ void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, b
 void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
                           const DsyncResult& r) {
   if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) return;
+  Slot& slot = slots_[idx];
+  slot.client.reset();
+  // A failure without a specific reason toward a TCP replica: find out
+  // whether the replica is reachable at all (doveadm-server's own error
+  // goes to Dovecot's log, not to us).
+  if (!r.ok && (r.error.kind == SyncErrorKind::kRemoteError ||
+                r.error.kind == SyncErrorKind::kProtocol)) {
+    auto replica = parse_mail_replica(slot.destination, settings_.doveadm_port);
+    if (replica && replica->is_tcp() && replica->port != 0) {
+      slot.probing = true;
+      probe_tcp(io_, replica->host, replica->port, std::chrono::seconds(3),
+                [this, idx, run_id, username, r](TcpProbeResult probe) {
+                  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) {
+                    return;
+                  }
+                  DsyncResult refined = r;
+                  if (!probe.reachable) {
+                    refined.error.kind = SyncErrorKind::kConnectRefused;
+                    refined.error.text = probe.error + " (" + r.error.text + ")";
+                  }
+                  finish_dsync(idx, username, refined);
+                });
+      return;
+    }
+  }
+  finish_dsync(idx, username, r);
+}
+
+void Brain::finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& r) {
   std::string destination = slots_[idx].destination;
   bool trial = slots_[idx].trial;
   std::uint64_t seq = slots_[idx].seq;
@@ -369,7 +401,9 @@ std::vector<DsyncSlotStatus> Brain::dsync_status() {
       case Stage::kDsync:
         st.username = s.username;
         st.type = s.type;
-        st.status = s.client ? s.client->status_text() : "Connecting";
+        st.status = s.probing  ? "Checking that the replica is reachable"
+                    : s.client ? s.client->status_text()
+                               : "Connecting";
         break;
     }
     out.push_back(std::move(st));

@@ -50,6 +50,7 @@ struct BrainSettings {
   unsigned max_conns = 10;                  // replication_max_conns
   std::vector<std::string> dsync_params;    // dsync_parameters_for(replication_dsync_parameters)
   std::string global_mail_replica;          // plugin/mail_replica
+  std::uint16_t doveadm_port = 0;           // default port of tcp:/tcps: replicas
   DsyncClientOptions dsync;                 // socket path + timeouts
   // A user without replica / with noreplicate is looked up again at most
   // this often when notifications keep coming for it (seconds).
@@ -97,6 +98,7 @@ class Brain final : public NotifySink, public DoveadmBackend {
     std::string type;     // full / normal / incremental
     std::uint64_t seq = 0;
     bool trial = false;
+    bool probing = false;  // dsync failed; TCP-probing the replica
     std::shared_ptr<DsyncClient> client;
   };
 
@@ -113,6 +115,7 @@ class Brain final : public NotifySink, public DoveadmBackend {
                    bool trial);
   void on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
                      const DsyncResult& result);
+  void finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& result);
   void release(std::size_t idx);
   void feed_breaker(const std::string& destination, const DsyncResult& result, bool trial);
   void answer(const SyncWaiter& waiter, bool success);

@@ -69,11 +69,13 @@ LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
       send(kOkReply);
       return LineAction::kContinue;
     }
-    // A userdb listing: answer when it is done; later commands wait.
-    std::weak_ptr<LineConnection> weak = weak_from_this();
-    backend_.add(c->mask, [weak](Status st) {
-      auto conn = std::static_pointer_cast<DoveadmConnection>(weak.lock());
-      if (!conn || conn->is_closed()) return;
+    // A userdb listing: answer when it is done; later commands wait. While
+    // paused nothing else references this connection, so the callback
+    // keeps it alive.
+    auto self = std::static_pointer_cast<DoveadmConnection>(shared_from_this());
+    backend_.add(c->mask, [self](Status st) {
+      DoveadmConnection* conn = self.get();
+      if (conn->is_closed()) return;
       conn->send(st ? std::string(kOkReply) : format_error_reply(st.error().message));
       conn->resume_input();
     });

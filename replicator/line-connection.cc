@@ -44,13 +44,17 @@ void LineConnection::start() {
 }
 
 void LineConnection::send(std::string_view data) {
-  if (closed_ || data.empty()) return;
+  if (closed_ || write_failed_ || data.empty()) return;
   out_pending_.append(data);
   if (!writing_) write_more();
 }
 
 void LineConnection::write_more() {
   if (closed_ || writing_) return;
+  if (write_failed_) {
+    if (close_after_output_) close();
+    return;
+  }
   if (out_pending_.empty()) {
     if (close_after_output_) {
       close();
@@ -70,9 +74,15 @@ void LineConnection::write_more() {
                       out_inflight_.clear();
                       if (closed_) return;
                       if (ec) {
-                        // EPIPE is normal for fire-and-forget clients (NOTIFY).
+                        // EPIPE is normal for fire-and-forget clients: a
+                        // replica's dsync-server writes NOTIFY and closes
+                        // without reading. Input already received must still
+                        // be handled, so only the output side is given up;
+                        // the connection closes at EOF.
                         log_debug("{}: write failed: {}", name_, ec.message());
-                        close();
+                        write_failed_ = true;
+                        out_pending_.clear();
+                        if (close_after_output_) close();
                         return;
                       }
                       write_more();
@@ -93,7 +103,7 @@ void LineConnection::close_after_output() {
   if (closed_) return;
   close_after_output_ = true;
   paused_ = true;
-  if (!writing_ && out_pending_.empty()) close();
+  if (write_failed_ || (!writing_ && out_pending_.empty())) close();
 }
 
 void LineConnection::on_line_too_long() {

@@ -96,6 +96,7 @@ class LineConnection : public std::enable_shared_from_this<LineConnection> {
   bool eof_ = false;
   bool closed_ = false;
   bool close_after_output_ = false;
+  bool write_failed_ = false;  // the peer stopped reading; input is still handled
 };
 
 }  // namespace drepl

@@ -16,7 +16,12 @@ PluginNotifyConnection::PluginNotifyConnection(Socket socket, std::string listen
 void PluginNotifyConnection::on_eof() {
   // A client may half-close after its request and still read the reply.
   eof_ = true;
-  if (pending_syncs_ == 0) close_after_output();
+  if (pending_syncs_ == 0) {
+    close_after_output();
+  } else {
+    // Nothing reads any more: keep ourselves alive until the answers are out.
+    keep_alive_ = std::static_pointer_cast<PluginNotifyConnection>(shared_from_this());
+  }
 }
 
 LineConnection::LineAction PluginNotifyConnection::on_line(std::string_view line) {
@@ -37,7 +42,10 @@ LineConnection::LineAction PluginNotifyConnection::on_line(std::string_view line
     if (!conn) return;
     conn->send(success ? kPluginSyncOkReply : kPluginSyncFailReply);
     if (conn->pending_syncs_ > 0) --conn->pending_syncs_;
-    if (conn->eof_ && conn->pending_syncs_ == 0) conn->close_after_output();
+    if (conn->eof_ && conn->pending_syncs_ == 0) {
+      conn->close_after_output();
+      conn->keep_alive_.reset();
+    }
   });
   return LineAction::kContinue;
 }

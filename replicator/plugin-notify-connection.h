@@ -29,6 +29,7 @@ class PluginNotifyConnection final : public LineConnection {
   std::unique_ptr<ClientCounter::Token> token_;
   unsigned pending_syncs_ = 0;
   bool eof_ = false;
+  std::shared_ptr<PluginNotifyConnection> keep_alive_;  // set after EOF while answers are due
 };
 
 }  // namespace drepl

@@ -84,6 +84,7 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
   bs.max_conns = set.replication_max_conns;
   bs.dsync_params = dsync_parameters_for(set.replication_dsync_parameters, version_of(master));
   bs.global_mail_replica = set.mail_replica;
+  bs.doveadm_port = set.doveadm_port;
   bs.dsync.socket_path = ds.doveadm_socket;
   bs.dsync.inactivity_timeout_secs = set.replication_dsync_timeout_secs;
   bs.dsync.overall_timeout_secs = set.replication_dsync_timeout_secs * kOverallTimeoutFactor;

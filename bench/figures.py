@@ -121,6 +121,20 @@ def floor_cli(pair, user):
             "on_b_at_return": ok}
 
 
+def mail_process_cpu(pair, user):
+    """CPU seconds (wait4 rusage) of one `doveadm mailbox status -u USER messages INBOX`
+    on A: a short-lived mail process that loads mail_plugins (so the replication
+    plugin), like every imap login, doveadm-server and dsync-server process does."""
+    a = pair.a
+    cmd = ["doveadm", "-c", a.conf, "mailbox", "status", "-u", user, "messages", "INBOX"]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=dict(os.environ, DOVECOT_HOSTNAME=a.hostname))
+    _, status, ru = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise BenchError("doveadm mailbox status -u %s failed" % user)
+    return {"user": user, "cpu_s": ru.ru_utime + ru.ru_stime}
+
+
 def floor_socket(pair, user):
     """One dsync through A's doveadm-server socket with the replicator's own request."""
     a, b = pair.a, pair.b

@@ -106,8 +106,11 @@ def install_prefix(args):
     args.build_dir = build
     stage = args.root.rstrip("/") + "-stage"
     log("installing %s into %s" % (build, stage))
-    subprocess.run(["cmake", "--install", build, "--prefix", stage], check=True,
-                   stdout=subprocess.DEVNULL)
+    r = subprocess.run(["cmake", "--install", build, "--prefix", stage],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit("cmake --install %s failed (build it first: cmake --build %s):\n%s"
+                 % (build, build, r.stderr.strip()))
     return stage
 
 
@@ -138,22 +141,31 @@ def make_pair(root, mode, port_base, users, prefix, fresh, provision=True, **kw)
     return want, True
 
 
-def start_pairs(pairs, timeout):
-    """Starts every pair at once (threads) and waits until all are idle."""
-    errs = {}
+def parallel(jobs):
+    """Runs {key: fn} in threads; returns {key: fn() + (seconds,)} (fn returns a tuple).
+    Raises RuntimeError naming every failed key after all have finished."""
+    out, errs = {}, {}
 
-    def one(m, p):
+    def one(k, fn):
+        t0 = time.monotonic()
         try:
-            p.start(timeout=timeout)
-        except BaseException as e:  # noqa: BLE001
-            errs[m] = e
-    ths = [threading.Thread(target=one, args=(m, p)) for m, p in pairs.items()]
+            r = fn()
+            out[k] = (r if isinstance(r, tuple) else (r,)) + (time.monotonic() - t0,)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errs[k] = e
+    ths = [threading.Thread(target=one, args=kv) for kv in jobs.items()]
     for t in ths:
         t.start()
     for t in ths:
         t.join()
     if errs:
-        raise RuntimeError("pair start failed: %r" % errs)
+        raise RuntimeError("failed: %r" % errs)
+    return out
+
+
+def start_pairs(pairs, timeout):
+    """Starts every pair at once (threads) and waits until all are idle."""
+    parallel({m: (lambda p=p: p.start(timeout=timeout)) for m, p in pairs.items()})
 
 
 # --------------------------------------------------------------------------- figures
@@ -383,13 +395,13 @@ def main(argv=None):
     try:
         if pair_figs:
             users = ["user%04d" % i for i in range(plan.users)]
-            for i, m in enumerate(modes):
-                t0 = time.monotonic()
-                p, new = make_pair(os.path.join(args.root, m), m, args.port_base + 10 * i, users,
-                                   prefix, args.fresh, max_conns=plan.max_conns)
+            made = parallel({m: (lambda i=i, m=m: make_pair(
+                os.path.join(args.root, "%s-%d" % (m, plan.users)), m, args.port_base + 10 * i, users, prefix,
+                args.fresh, max_conns=plan.max_conns)) for i, m in enumerate(modes)})
+            for m in modes:
+                p, new, secs = made[m]
                 pairs[m] = p
-                log("%s pair %s in %.1f s (%s)" % (m, "provisioned" if new else "reused",
-                                                  time.monotonic() - t0, p.root))
+                log("%s pair %s in %.1f s (%s)" % (m, "provisioned" if new else "reused", secs, p.root))
             bad0 = {m: {n.name: len(n.bad_log_lines()) for n in p.nodes} for m, p in pairs.items()}
             t0 = time.monotonic()
             start_pairs(pairs, timeout=1800)
@@ -401,6 +413,9 @@ def main(argv=None):
                     pairs, plan.floor, lambda m, p, i: figures.floor_cli(p, pools["floor_cli"][i]), quiet)
                 figs["floor_socket"] = interleaved(
                     pairs, plan.floor, lambda m, p, i: figures.floor_socket(p, pools["floor_socket"][i]), quiet)
+                figs["mailproc"] = interleaved(
+                    pairs, 3 * plan.floor, lambda m, p, i: figures.mail_process_cpu(
+                        p, pools["floor_cli"][i % plan.floor]))
                 save()
             if "latency" in pair_figs:
                 log("async latency: %d APPENDs per mode" % plan.latency)

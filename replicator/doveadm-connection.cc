@@ -1,8 +1,10 @@
 // replicator/doveadm-connection.cc: see doveadm-connection.h.
 #include "doveadm-connection.h"
 
+#include <algorithm>
 #include <variant>
 
+#include "doveadm-detail.h"
 #include "doveadm-protocol.h"
 #include "logger.h"
 #include "wildcard.h"
@@ -10,7 +12,7 @@
 namespace drepl {
 namespace {
 constexpr std::size_t kStatusChunkUsers = 2000;
-constexpr std::size_t kOutputHighWater = 256 * 1024;
+constexpr std::size_t kSortedListingMax = 200000;
 }  // namespace
 
 DoveadmConnection::DoveadmConnection(Socket socket, std::string listener_name,
@@ -33,6 +35,9 @@ LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
     handshaked_ = true;
     return LineAction::kContinue;
   }
+  if (auto detail = parse_status_detail_command(line)) {
+    return start_status_listing(detail->mask, true);
+  }
   auto parsed = parse_doveadm_command(line);
   if (!parsed) {
     log_error("{}: {}{}", name(), parsed.error().message, peer_text());
@@ -44,7 +49,7 @@ LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
     send(format_status_overview(backend_.queue().overview()));
     return LineAction::kContinue;
   }
-  if (auto* c = std::get_if<StatusUsersCommand>(&cmd)) return start_status_listing(c->mask);
+  if (auto* c = std::get_if<StatusUsersCommand>(&cmd)) return start_status_listing(c->mask, false);
   if (std::holds_alternative<StatusDsyncCommand>(cmd)) {
     std::string out;
     for (const DsyncSlotStatus& s : backend_.dsync_status()) {
@@ -93,9 +98,11 @@ LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
   return LineAction::kContinue;
 }
 
-LineConnection::LineAction DoveadmConnection::start_status_listing(const std::string& mask) {
+LineConnection::LineAction DoveadmConnection::start_status_listing(const std::string& mask,
+                                                                    bool detail) {
   listing_.clear();
   listing_pos_ = 0;
+  listing_detail_ = detail;
   ReplicatorQueue& q = backend_.queue();
   if (!has_wildcards(mask)) {
     if (q.lookup(mask) != nullptr) listing_.push_back(mask);
@@ -103,6 +110,9 @@ LineConnection::LineAction DoveadmConnection::start_status_listing(const std::st
     q.for_each([&](const ReplicatorUser& u) {
       if (wildcard_match(u.username, mask)) listing_.push_back(u.username);
     });
+    // Sorted output is friendlier, but sorting a huge listing would stall
+    // the event loop; beyond this size the order is the queue's.
+    if (listing_.size() <= kSortedListingMax) std::sort(listing_.begin(), listing_.end());
   }
   listing_active_ = true;
   write_status_chunk();
@@ -117,7 +127,9 @@ void DoveadmConnection::write_status_chunk() {
   for (; listing_pos_ < end; ++listing_pos_) {
     // Users removed since the listing started are skipped.
     const ReplicatorUser* u = q.lookup(listing_[listing_pos_]);
-    if (u != nullptr) out += format_user_status_line(*u, q.next_secs(*u));
+    if (u == nullptr) continue;
+    out += listing_detail_ ? format_status_detail_line(q, *u)
+                           : format_user_status_line(*u, q.next_secs(*u));
   }
   if (listing_pos_ >= listing_.size()) {
     out += kEndOfListReply;
@@ -129,7 +141,6 @@ void DoveadmConnection::write_status_chunk() {
   }
   send(out);
   // More follows from on_output_drained() once the client has read this.
-  (void)kOutputHighWater;
 }
 
 void DoveadmConnection::on_output_drained() { write_status_chunk(); }

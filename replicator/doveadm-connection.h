@@ -8,6 +8,8 @@
 // so several commands may be sent on one connection. Protocol errors
 // (bad handshake, unknown command, wrong argument count) log one error line
 // and close this connection without a reply, as stock does.
+// Also STATUS-DETAIL <mask> (src/doveadm-detail.h), our extension for
+// `doveadm replicator detail`.
 // Large STATUS <mask> listings are written in chunks as the client reads,
 // so a million users neither block the loop nor buffer ~100 MB at once.
 #pragma once
@@ -33,7 +35,8 @@ class DoveadmConnection final : public LineConnection {
   void on_start() override;
   LineAction on_line(std::string_view line) override;
   void on_output_drained() override;
-  LineAction start_status_listing(const std::string& mask);
+  // STATUS <mask> (detail = false) or STATUS-DETAIL <mask> (detail = true).
+  LineAction start_status_listing(const std::string& mask, bool detail);
   void write_status_chunk();
 
   DoveadmBackend& backend_;
@@ -43,6 +46,7 @@ class DoveadmConnection final : public LineConnection {
   std::vector<std::string> listing_;
   std::size_t listing_pos_ = 0;
   bool listing_active_ = false;
+  bool listing_detail_ = false;
 };
 
 }  // namespace drepl

@@ -1,0 +1,303 @@
+// Tests of the Brain (scheduling, destination lookup, dsync outcomes, sync
+// waiters, REMOVE during a dsync) against a fake auth server and a fake
+// doveadm-server over real UNIX sockets.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <asio/ip/tcp.hpp>
+
+#include "brain.h"
+#include "test-util.h"
+
+namespace drepl {
+namespace {
+
+using test::FakeConn;
+using test::FakeServer;
+using test::run_until;
+using test::TempDir;
+
+std::vector<std::string> split_tab(const std::string& line) {
+  std::vector<std::string> out;
+  std::string f;
+  std::istringstream in(line);
+  while (std::getline(in, f, '\t')) out.push_back(f);
+  if (!line.empty() && line.back() == '\t') out.push_back("");
+  return out;
+}
+
+class BrainTest : public ::testing::Test {
+ protected:
+  BrainTest()
+      : auth_(io_, dir_.file("auth-userdb")),
+        doveadm_(io_, dir_.file("doveadm-server")),
+        queue_(clock_, QueueSettings{}),
+        waiters_(clock_),
+        breakers_(clock_),
+        userdb_(io_, dir_.file("auth-userdb")),
+        state_(io_, queue_, dir_.file("replicator.db"), std::chrono::milliseconds(10)),
+        listing_(io_, clock_, queue_, dir_.file("auth-userdb"), [] {}, [](const std::string&) {}) {
+    // auth: USER <name> -> fields from userdb_ (missing name = NOTFOUND).
+    auth_.on_data = [this](FakeConn& c) {
+      auto lines = c.lines();
+      for (std::size_t i = auth_handled_[&c]; i < lines.size(); ++i) {
+        auto f = split_tab(lines[i]);
+        if (f[0] == "VERSION") c.send("VERSION\t1\t1\nSPID\t1\n");
+        if (f[0] != "USER") continue;
+        auto it = userdb_fields_.find(f[2]);
+        if (it == userdb_fields_.end()) {
+          c.send("NOTFOUND\t" + f[1] + "\n");
+        } else {
+          c.send("USER\t" + f[1] + "\t" + f[2] + (it->second.empty() ? "" : "\t" + it->second) + "\n");
+        }
+      }
+      auth_handled_[&c] = lines.size();
+    };
+    // doveadm-server: records the command line; replies per reply_for_.
+    doveadm_.on_data = [this](FakeConn& c) {
+      auto lines = c.lines();
+      if (lines.size() < 2 || handled_.count(&c)) return;
+      handled_.insert(&c);
+      auto f = split_tab(lines[1]);
+      std::string user = f[1];
+      commands_.push_back(lines[1]);
+      running_[user] = c.shared_from_this();
+      auto it = reply_for_.find(user);
+      if (it != reply_for_.end() && !it->second.empty()) {
+        c.send(it->second);
+      }
+    };
+    BrainSettings bs;
+    bs.max_conns = 2;
+    bs.dsync_params = {"-N", "-l", "30"};
+    bs.global_mail_replica = "tcp:global:1";
+    bs.dsync.socket_path = dir_.file("doveadm-server");
+    bs.dsync.inactivity_timeout_secs = 0;
+    bs.dsync.overall_timeout_secs = 0;
+    brain_ = std::make_unique<Brain>(io_, clock_, queue_, waiters_, breakers_, userdb_, listing_,
+                                      state_, bs);
+  }
+  ~BrainTest() override {
+    brain_->shutdown();
+    userdb_.close();
+    state_.stop();
+  }
+
+  // Replies the held dsync of `user` with `reply`.
+  void answer(const std::string& user, const std::string& reply) {
+    ASSERT_TRUE(run_until(io_, [&] { return running_.count(user) != 0; })) << user;
+    running_[user]->send(reply);
+    running_.erase(user);
+  }
+
+  TempDir dir_;
+  asio::io_context io_;
+  ManualClock clock_{1'700'000'000};
+  FakeServer auth_;
+  FakeServer doveadm_;
+  ReplicatorQueue queue_;
+  SyncWaiters waiters_;
+  DestinationBreakers breakers_;
+  UserdbLookups userdb_;
+  StateWriter state_;
+  UserListing listing_;
+  std::unique_ptr<Brain> brain_;
+
+  std::map<std::string, std::string> userdb_fields_;  // user -> "k=v\tk=v"
+  std::map<std::string, std::string> reply_for_;      // user -> reply ("" = hold)
+  std::map<FakeConn*, std::size_t> auth_handled_;
+  std::set<FakeConn*> handled_;
+  std::vector<std::string> commands_;
+  std::map<std::string, std::shared_ptr<FakeConn>> running_;
+};
+
+constexpr const char* kOk = "+\nSTATE2\t\n+\n";
+
+TEST_F(BrainTest, SyncsDueUserToItsUserdbReplicaAndStoresState) {
+  userdb_fields_["alice"] = "home=/h\tmail_replica=tcp:replica:99";
+  reply_for_["alice"] = kOk;
+  brain_->start();
+  brain_->notify("alice", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    auto* u = queue_.lookup("alice");
+    return u != nullptr && u->last_successful_sync != 0;
+  }));
+  ASSERT_EQ(commands_.size(), 1u);
+  // First sync of a user is full; explicit destination, no -d/-U.
+  EXPECT_EQ(commands_[0], "\talice\tsync\t-N\t-l\t30\t-f\t-s\t\ttcp:replica:99");
+  EXPECT_EQ(queue_.lookup("alice")->state, "STATE2");
+  EXPECT_FALSE(queue_.lookup("alice")->last_sync_failed);
+}
+
+TEST_F(BrainTest, GlobalReplicaIsTheFallbackAndStateIsSentNextTime) {
+  userdb_fields_["bob"] = "home=/h";
+  reply_for_["bob"] = kOk;
+  brain_->start();
+  brain_->notify("bob", Priority::kLow);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("bob")->last_successful_sync != 0; }));
+  handled_.clear();
+  brain_->notify("bob", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return commands_.size() == 2; }));
+  EXPECT_EQ(commands_[1], "\tbob\tsync\t-N\t-l\t30\t-s\tSTATE2\ttcp:global:1");
+}
+
+TEST_F(BrainTest, NoReplicaOrNoreplicateNeverSyncsAndIsNotFailed) {
+  userdb_fields_["carol"] = "home=/h\tnoreplicate";
+  userdb_fields_["dave"] = "home=/h\tmail_replica=";
+  brain_->start();
+  brain_->notify("carol", Priority::kHigh);
+  brain_->notify("dave", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("carol")->never_sync && queue_.lookup("dave")->never_sync;
+  }));
+  EXPECT_TRUE(commands_.empty());
+  EXPECT_FALSE(queue_.lookup("carol")->last_sync_failed);
+  EXPECT_EQ(queue_.lookup("carol")->last_error.kind, SyncErrorKind::kNoReplicate);
+  EXPECT_EQ(queue_.lookup("dave")->last_error.kind, SyncErrorKind::kNoReplica);
+  // A sync request for such a user is answered "-" at once.
+  int result = -1;
+  brain_->notify_sync("dave", [&](bool ok) { result = ok; });
+  EXPECT_EQ(result, 0);
+}
+
+TEST_F(BrainTest, UserMissingFromUserdbOrNoUserReplyIsRemoved) {
+  userdb_fields_["erin"] = "home=/h";
+  reply_for_["erin"] = "+\n\n-NOUSER\n";
+  brain_->start();
+  brain_->notify("ghost", Priority::kHigh);  // not in userdb at all
+  brain_->notify("erin", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("ghost") == nullptr && queue_.lookup("erin") == nullptr;
+  }));
+  EXPECT_EQ(commands_.size(), 1u);
+}
+
+TEST_F(BrainTest, FailureKeepsStateAndMarksFailed) {
+  userdb_fields_["fred"] = "home=/h\tmail_replica=maildir:/nonexistent";  // no TCP probe
+  brain_->start();
+  queue_.modify(queue_.get("fred"), [](ReplicatorUser& u) { u.state = "OLD"; });
+  reply_for_["fred"] = "+\nX\t\n-TEMPFAIL\n";
+  brain_->notify("fred", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("fred")->last_sync_failed; }));
+  EXPECT_EQ(queue_.lookup("fred")->state, "OLD");
+  EXPECT_EQ(queue_.lookup("fred")->last_error.kind, SyncErrorKind::kRemoteError);
+}
+
+TEST_F(BrainTest, FailedDsyncToUnreachableTcpReplicaIsConnectRefused) {
+  // 31091 (in this helper's port range) has no listener; 31090 has one.
+  asio::ip::tcp::acceptor open_port(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 31090));
+  userdb_fields_["down"] = "home=/h\tmail_replica=tcp:127.0.0.1:31091";
+  userdb_fields_["up"] = "home=/h\tmail_replica=tcp:127.0.0.1:31090";
+  reply_for_["down"] = "+\n";  // then EOF, as when doveadm-server dies
+  reply_for_["up"] = "+\n\n-UNKNOWN\n";
+  brain_->start();
+  brain_->notify("down", Priority::kHigh);
+  brain_->notify("up", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("down") != 0; }));
+  running_["down"]->socket.shutdown(asio::socket_base::shutdown_both);
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("down")->last_sync_failed && queue_.lookup("up")->last_sync_failed;
+  }));
+  EXPECT_EQ(queue_.lookup("down")->last_error.kind, SyncErrorKind::kConnectRefused);
+  EXPECT_NE(queue_.lookup("down")->last_error.text.find("connect(127.0.0.1:31091) failed"),
+            std::string::npos) << queue_.lookup("down")->last_error.text;
+  EXPECT_EQ(queue_.lookup("up")->last_error.kind, SyncErrorKind::kRemoteError);
+  // The breaker for the down replica is open now.
+  EXPECT_TRUE(breakers_.is_open("tcp:127.0.0.1:31091"));
+  EXPECT_FALSE(breakers_.is_open("tcp:127.0.0.1:31090"));
+}
+
+TEST_F(BrainTest, AtMostMaxConnsRunAtOnce) {
+  for (const char* u : {"u1", "u2", "u3", "u4"}) userdb_fields_[u] = "home=/h";
+  brain_->start();
+  for (const char* u : {"u1", "u2", "u3", "u4"}) brain_->notify(u, Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.size() == 2; }));
+  run_until(io_, [] { return false; }, std::chrono::milliseconds(100));
+  EXPECT_EQ(running_.size(), 2u);
+  EXPECT_EQ(brain_->running(), 2u);
+  auto status = brain_->dsync_status();
+  ASSERT_EQ(status.size(), 2u);
+  EXPECT_EQ(status[0].type, "full");
+  std::string first = running_.begin()->first;
+  answer(first, kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return commands_.size() == 3; }));
+}
+
+TEST_F(BrainTest, RemoveDuringDsyncDiscardsTheLateResult) {
+  userdb_fields_["gina"] = "home=/h";
+  brain_->start();
+  brain_->notify("gina", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("gina") != 0; }));
+  EXPECT_TRUE(brain_->remove("gina"));
+  EXPECT_FALSE(brain_->remove("gina"));
+  answer("gina", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return brain_->running() == 0; }));
+  EXPECT_EQ(queue_.lookup("gina"), nullptr);
+}
+
+TEST_F(BrainTest, SyncWaiterNeedsASyncThatStartedAfterIt) {
+  userdb_fields_["hank"] = "home=/h";
+  brain_->start();
+  brain_->notify("hank", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("hank") != 0; }));
+  // Registered while a dsync runs: that dsync must not count.
+  int result = -1;
+  brain_->notify_sync("hank", [&](bool ok) { result = ok; });
+  answer("hank", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("hank") != 0; }));  // the next sync
+  EXPECT_EQ(result, -1);
+  answer("hank", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return result != -1; }));
+  EXPECT_EQ(result, 1);
+}
+
+TEST_F(BrainTest, RemovedUsersWaitersGetMinus) {
+  userdb_fields_["ivy"] = "home=/h";
+  brain_->start();
+  brain_->notify("ivy", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("ivy") != 0; }));
+  int result = -1;
+  brain_->notify_sync("ivy", [&](bool ok) { result = ok; });
+  brain_->remove("ivy");
+  EXPECT_EQ(result, 0);
+}
+
+TEST_F(BrainTest, DoveadmCommands) {
+  userdb_fields_["jo"] = "home=/h";
+  reply_for_["jo"] = kOk;
+  brain_->start();
+  EXPECT_EQ(brain_->replicate(Priority::kLow, true, "jo"), 1u);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("jo")->last_successful_sync != 0; }));
+  EXPECT_NE(commands_[0].find("\t-f\t"), std::string::npos);
+  queue_.get("jx");
+  queue_.get("other");
+  EXPECT_EQ(brain_->replicate(Priority::kNone, false, "j*"), 2u);
+  brain_->notify_synced("kay", true, "REMOTE");
+  ReplicatorUser* kay = queue_.lookup("kay");
+  ASSERT_NE(kay, nullptr);
+  EXPECT_EQ(kay->state, "REMOTE");
+  EXPECT_EQ(kay->last_full_sync, clock_.now());
+  bool added = false;
+  brain_->add("newbie", [&](Status st) { added = st.has_value(); });
+  EXPECT_TRUE(added);
+  EXPECT_NE(queue_.lookup("newbie"), nullptr);
+}
+
+TEST_F(BrainTest, ShutdownAnswersWaitersAndStopsDsyncs) {
+  userdb_fields_["lou"] = "home=/h";
+  brain_->start();
+  int result = -1;
+  brain_->notify_sync("lou", [&](bool ok) { result = ok; });
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("lou") != 0; }));
+  brain_->shutdown();
+  EXPECT_EQ(result, 0);
+  EXPECT_EQ(brain_->running(), 0u);
+  // The user stays known with the priority its sync was serving.
+  EXPECT_EQ(queue_.lookup("lou")->priority_in_sync, Priority::kSync);
+}
+
+}  // namespace
+}  // namespace drepl

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -255,9 +257,35 @@ Result<ConfigPairs> read_config_doveconf(const std::string& config_path,
   return std::move(parsed.value());
 }
 
+std::string parent_config_path() {
+  std::ifstream in("/proc/" + std::to_string(::getppid()) + "/cmdline");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  std::size_t pos = 0;
+  while (pos < all.size()) {
+    std::size_t nul = all.find('\0', pos);
+    if (nul == std::string::npos) nul = all.size();
+    args.push_back(all.substr(pos, nul - pos));
+    pos = nul + 1;
+  }
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "-c") return args[i + 1];
+  }
+  return "";
+}
+
 Result<ConfigPairs> read_config(const ConfigSource& source, const std::string& service) {
   if (source.kind == ConfigSource::Kind::kSocket) {
-    return read_config_socket(source.path, service, std::chrono::seconds(10));
+    auto r = read_config_socket(source.path, service, std::chrono::seconds(10));
+    if (r) return r;
+    // The config service should always answer; if it does not, ask doveconf
+    // about the file the master was started with.
+    std::string path = parent_config_path();
+    log_warning("Reading settings from the config socket {} failed: {}; trying doveconf{}{}",
+                source.path, r.error().message, path.empty() ? "" : " -c ", path);
+    auto fallback = read_config_doveconf(path, std::chrono::seconds(20));
+    if (fallback) return fallback;
+    return r.error();
   }
   return read_config_doveconf(source.path, std::chrono::seconds(20));
 }

@@ -52,7 +52,12 @@ Result<ConfigPairs> read_config_socket(const std::string& socket_path,
 Result<ConfigPairs> read_config_doveconf(const std::string& config_path,
                                          std::chrono::milliseconds timeout);
 
-// Dispatches on the source kind.
+// Dispatches on the source kind. When the config socket fails, falls back to
+// doveconf on the file the master was started with (-c in the master's
+// /proc/<ppid>/cmdline, else doveconf's default) and logs a warning.
 Result<ConfigPairs> read_config(const ConfigSource& source, const std::string& service);
+
+// The `-c <path>` argument of our parent (Dovecot's master), or "".
+std::string parent_config_path();
 
 }  // namespace drepl

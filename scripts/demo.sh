@@ -78,12 +78,14 @@ done
 
 if [ "$KEEP" = 1 ]; then
   step "Pair left running"
+  read -r pa pb da db < <(python3 -c "import json; d=json.load(open('$ROOT/pair.json')); b=d['port_base']; print(b, b+1, b+2, b+3)")
   cat <<TXT
-  IMAP:   A 127.0.0.1:$(python3 -c "import json;print(json.load(open('$ROOT/pair.json'))['port_base'])")  B = that port + 1   users alice/pw-alice, bob/pw-bob
-  status: python3 tests/e2e/dovepair.py status $ROOT
+  IMAP:    A 127.0.0.1:$pa   B 127.0.0.1:$pb   (users alice / pw-alice, bob / pw-bob)
+  doveadm: A 127.0.0.1:$da   B 127.0.0.1:$db   (dsync between the nodes)
+  status:  python3 tests/e2e/dovepair.py status $ROOT
   doveadm: python3 tests/e2e/dovepair.py doveadm $ROOT a replicator status '*'
-  logs:   $ROOT/a/log/dovecot.log  $ROOT/b/log/dovecot.log
-  stop:   python3 tests/e2e/dovepair.py stop $ROOT     (remove: ... destroy $ROOT)
+  logs:    $ROOT/a/log/dovecot.log  $ROOT/b/log/dovecot.log
+  stop:    python3 tests/e2e/dovepair.py stop $ROOT     (and remove it: ... destroy $ROOT)
 TXT
 else
   step "Stopping the pair"

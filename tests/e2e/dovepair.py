@@ -166,8 +166,7 @@ def proc_info(pid):
         exe = os.path.realpath("/proc/%d/exe" % pid)
         with open("/proc/%d/comm" % pid) as fh:
             comm = fh.read().strip()
-        with open("/proc/%d/cmdline" % pid, "rb") as fh:
-            cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        cmdline = _cmdline(pid)
         maps = set()
         with open("/proc/%d/maps" % pid) as fh:
             for line in fh:
@@ -587,7 +586,7 @@ class Node:
 
     def bad_log_lines(self, words=BAD_LOG_WORDS):
         """Log lines containing any of `words` (default Panic:/Fatal:)."""
-        return [l for l in self.log_text().splitlines() if any(w in l for w in words)]
+        return self.log_lines(words)
 
 
 class Session:
@@ -873,27 +872,23 @@ class Pair:
         if os.path.exists(os.path.join(self.root, PAIR_FILE)):
             shutil.rmtree(self.root)
 
-    def node_idle(self, n):
-        """True when node n's replicator knows every user, has nothing queued or failed,
-        has full-synced every user and has no dsync running."""
-        ov = n.replicator_overview()
-        if ov.get("Total number of known users") != len(self.users):
-            return False
-        if any(v for k, v in ov.items() if k.startswith(("Queued", "Waiting"))):
-            return False
-        users = n.replicator_users("*")
-        for u in self.users:
-            row = users.get(u)
-            if not row or row.get("full sync", "-") == "-" or row.get("failed", "-") != "-":
-                return False
-        return all(not r.get("username") for r in n.dsync_status())
-
-    def node_quiet(self, n):
-        """True when node n's replicator has nothing queued or waiting and no dsync running."""
+    def node_quiet(self, n, known_users=None):
+        """True when node n's replicator has nothing queued or waiting and no dsync running
+        (and, if given, knows exactly `known_users` users)."""
         ov = n.replicator_overview()
         if not ov or any(v for k, v in ov.items() if k.startswith(("Queued", "Waiting"))):
             return False
+        if known_users is not None and ov.get("Total number of known users") != known_users:
+            return False
         return all(not r.get("username") for r in n.dsync_status())
+
+    def node_idle(self, n):
+        """node_quiet, knowing every user, and every user full-synced and not failed."""
+        if not self.node_quiet(n, known_users=len(self.users)):
+            return False
+        users = n.replicator_users("*")
+        return all(u in users and users[u].get("full sync", "-") != "-" and
+                   users[u].get("failed", "-") == "-" for u in self.users)
 
     def wait_quiet(self, timeout=30, stable=0.6):
         """Waits until both replicators have been quiet (node_quiet) for `stable` seconds

@@ -116,6 +116,7 @@ ROWS = [
     ("replicator RSS after the bursts", "burst", _proc_peak("replicator_rss_kb"), "MiB", LOWER),
     ("replicator RSS, 1M known users (userdb)", "rss1m", _value("rss_kb"), "MiB", LOWER),
     ("replicator RSS per known user at 1M users", "rss1m", _value("bytes_per_user"), "B", LOWER),
+    ("1M users: replicator deaths at default vsz_limit 256M", "rss1m_crash", _value("crashes"), "", LOWER),
     ("1M users: replicator start -> all known", "rss1m", _value("load_s"), "s", LOWER),
     ("queue microbench, 1M users: resident per user", "queue1m", _value("bytes_per_user"), "B", LOWER),
     ("queue microbench, 1M users: notification (get+update)", "queue1m", _value("update_ns"), "ns", LOWER),
@@ -199,6 +200,8 @@ def rows(results):
                 verdict = "~same"
             elif s == 0:
                 ratio, verdict = "n/a", "better" if (o > 0) == (better == HIGHER) else "WORSE"
+            elif o == 0:
+                ratio, verdict = "0", "better" if better == LOWER else "WORSE"
             else:
                 r = o / s
                 ratio = "%.2f" % r if abs(r) >= 0.01 else "%.4f" % r

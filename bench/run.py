@@ -253,7 +253,7 @@ def fig_sync(plan, pairs, pools):
     return res
 
 
-def aux_pairs(modes, args, prefix, nusers, port_base, tag):
+def aux_pairs(modes, args, prefix, nusers, port_base, tag, extra_conf=""):
     """Replicator-only nodes (A only, replication_max_conns = 0, no mailboxes): the
     replicator loads `nusers` userdb users and never starts a dsync."""
     users = ["u%07d" % i for i in range(nusers)]
@@ -261,19 +261,21 @@ def aux_pairs(modes, args, prefix, nusers, port_base, tag):
     for i, m in enumerate(modes):
         root = os.path.join(args.root, "%s-%s" % (tag, m))
         p, _ = make_pair(root, m, port_base + 10 * i, users, prefix, fresh=True,
-                         provision=False, max_conns=0, tag="%s-%s" % (tag, m.replace("-", "")))
+                         provision=False, max_conns=0, tag="%s-%s" % (tag, m.replace("-", "")),
+                         extra_conf=extra_conf)
         out[m] = p
     return out
 
 
 def rss_of(node):
+    """VmRSS (kB) of the node's replicator."""
     kb = [procwatch.read_status_kb(pid) for pid in procwatch.replicator_pids(node)]
     return max((k.get("VmRSS", 0) for k in kb), default=None)
 
 
-def fig_rss_and_burst(plan, modes, args, prefix, want):
-    """rss2k + burst on 2k-user replicator-only nodes, then rss1m on 1M-user ones."""
-    res = {}
+def fig_rss_and_burst(plan, modes, args, prefix, want, res, notes):
+    """rss2k + burst on 2k-user replicator-only nodes, then rss1m on 1M-user ones.
+    Stores each figure into `res` as soon as it is measured."""
     if "rss2k" in want or "burst" in want:
         aux = aux_pairs(modes, args, prefix, plan.rss_small, args.port_base + 40, "aux2k")
         try:
@@ -292,6 +294,10 @@ def fig_rss_and_burst(plan, modes, args, prefix, want):
                     p.nodes[0], plan.burst_lines, plan.burst_writers, "b%d" % i))
                 for m in r:
                     r[m]["known_after"] = wire.known_users(nodes[m])
+                    crashes = len(nodes[m].bad_log_lines())
+                    if crashes:
+                        notes.append("%s: %d Panic/Fatal lines during the bursts: %s" % (
+                            m, crashes, nodes[m].bad_log_lines()[0][-200:]))
                 res["burst"] = r
         finally:
             for p in aux.values():
@@ -299,21 +305,58 @@ def fig_rss_and_burst(plan, modes, args, prefix, want):
     if "rss1m" in want:
         log("rss1m: %d userdb users" % plan.rss_big)
         res["rss1m"] = {}
+        res["rss1m_crash"] = {}
         for m in modes:  # one at a time: each auth process holds the whole passwd-file
-            aux = aux_pairs([m], args, prefix, plan.rss_big, args.port_base + 40, "aux1m")[m]
+            r = rss_known_users(m, args, prefix, plan.rss_big)
+            res["rss1m_crash"][m] = {"samples": [], "crashes": r.get("crashes", 0)}
+            if r.get("crashes"):
+                notes.append("%s: with %d userdb users the replicator died at the default "
+                             "vsz_limit (256M): %s; RSS measured again with "
+                             "default_vsz_limit = %s" % (m, plan.rss_big, r["crash_line"], BIG_VSZ))
+                log("rss1m %s: crashed (%s); again with default_vsz_limit = %s"
+                    % (m, r["crash_line"], BIG_VSZ))
+                r2 = rss_known_users(m, args, prefix, plan.rss_big,
+                                     extra_conf="default_vsz_limit = %s" % BIG_VSZ)
+                r2["vsz_limit"] = BIG_VSZ
+                r2["crashes_at_default_vsz"] = r["crashes"]
+                r = r2
+            res["rss1m"][m] = r
+
+
+BIG_VSZ = "2G"
+
+
+def rss_known_users(mode, args, prefix, nusers, extra_conf=""):
+    """A replicator-only node with `nusers` userdb users: seconds until its replicator
+    knows them all, its VmRSS/VmHWM then; or, if the replicator dies on the way
+    (Panic/Fatal in the log), crashes = number of such lines and the first one."""
+    aux = aux_pairs([mode], args, prefix, nusers, args.port_base + 40, "aux1m",
+                    extra_conf=extra_conf)[mode]
+    try:
+        aux.a.start()
+        t0 = time.monotonic()
+        while True:
+            bad = aux.a.bad_log_lines()
+            if bad:
+                why = aux.a.log_lines(("Panic:", "Fatal:", "Error:"))
+                return {"samples": [], "crashes": len(bad), "error": "replicator died",
+                        "crash_line": " / ".join(l.split(" ", 2)[-1] for l in why[:2])[:300]}
             try:
-                aux.a.start()
-                t0 = time.monotonic()
-                load_s = figures.wait_known(aux.a, plan.rss_big, timeout=1200)
-                rss = rss_of(aux.a)
-                res["rss1m"][m] = {"samples": [], "rss_kb": rss, "load_s": load_s,
-                                   "bytes_per_user": rss * 1024 / plan.rss_big if rss else None}
-            except figures.BenchError as e:
-                log("rss1m %s: %s" % (m, e))
-                res["rss1m"][m] = {"samples": [], "error": str(e)}
-            finally:
-                aux.destroy()
-    return res
+                if wire.known_users(aux.a, timeout=60) >= nusers:
+                    break
+            except (OSError, RuntimeError):
+                pass
+            if time.monotonic() - t0 > 1200:
+                return {"samples": [], "error": "not all users known after 1200 s"}
+            time.sleep(0.1)
+        load_s = time.monotonic() - t0
+        pids = procwatch.replicator_pids(aux.a)
+        kb = [procwatch.read_status_kb(p) for p in pids]
+        rss = max((k.get("VmRSS", 0) for k in kb), default=None)
+        return {"samples": [], "rss_kb": rss, "hwm_kb": max((k.get("VmHWM", 0) for k in kb), default=None),
+                "load_s": load_s, "bytes_per_user": rss * 1024 / nusers if rss else None}
+    finally:
+        aux.destroy()
 
 
 def stop_pairs(pairs, results, keep):
@@ -449,7 +492,7 @@ def main(argv=None):
                         figs["overhead"][m] = {"samples": [], "overhead_s": lat[0] - flo[0]}
             stop_pairs(pairs, results, args.keep)
         if want & {"burst", "rss2k", "rss1m"}:
-            figs.update(fig_rss_and_burst(plan, modes, args, prefix, want))
+            fig_rss_and_burst(plan, modes, args, prefix, want, figs, results["notes"])
         if "queue1m" in want and "ours" in modes:
             log("queue microbench: %d users" % plan.rss_big)
             q = fig_queue_microbench(args.build_dir, plan.rss_big)

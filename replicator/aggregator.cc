@@ -307,11 +307,6 @@ void ReplicatorForwarder::check_shutdown_done() {
   bool flushed = state_ == State::kConnected && backlog_.empty() && !writing_;
   bool hopeless = state_ != State::kConnected && state_ != State::kConnecting;
   if (!flushed && !hopeless) return;
-  if (hopeless && !backlog_.empty() && shutdown_timer_ &&
-      shutdown_timer_->expiry() > std::chrono::steady_clock::now() && state_ == State::kRetryWait &&
-      !ever_connected_) {
-    // Never reached the replicator: nothing more to wait for.
-  }
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   if (shutdown_timer_) shutdown_timer_->cancel();

@@ -107,7 +107,4 @@ class ReplicatorForwarder final : public NotifySink {
   std::string last_error_;
 };
 
-// Runs aggregator mode until shutdown; see main.cc for the wiring.
-struct AggregatorOptions;
-
 }  // namespace drepl

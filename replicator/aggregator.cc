@@ -292,10 +292,6 @@ void ReplicatorForwarder::shutdown(std::chrono::milliseconds timeout, std::funct
   shutdown_timer_ = std::make_unique<asio::steady_timer>(io_, timeout);
   shutdown_timer_->async_wait([this](const asio::error_code& ec) {
     if (ec) return;
-    if (!backlog_.empty()) {
-      log_warning("Shutting down with {} notifications not delivered to the replicator",
-                  backlog_.size());
-    }
     state_ = State::kRetryWait;
     check_shutdown_done();
   });
@@ -307,6 +303,10 @@ void ReplicatorForwarder::check_shutdown_done() {
   bool flushed = state_ == State::kConnected && backlog_.empty() && !writing_;
   bool hopeless = state_ != State::kConnected && state_ != State::kConnecting;
   if (!flushed && !hopeless) return;
+  if (!backlog_.empty()) {
+    log_warning("Shutting down with {} notifications not delivered to the replicator",
+                backlog_.size());
+  }
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   if (shutdown_timer_) shutdown_timer_->cancel();

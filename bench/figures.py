@@ -9,6 +9,7 @@ drain); "visible on B" always means a new file in B's Maildir/new or cur for tha
 Waits poll with a deadline and never sleep for a fixed time to wait for a condition.
 """
 
+import math
 import os
 import statistics
 import subprocess
@@ -28,7 +29,7 @@ def stats(xs):
     xs = sorted(x for x in xs if x is not None)
     if not xs:
         return {"n": 0}
-    p90 = xs[min(len(xs) - 1, max(0, int(-(-0.9 * len(xs) // 1)) - 1))]
+    p90 = xs[max(0, math.ceil(0.9 * len(xs) - 1e-9) - 1)]  # nearest rank
     return {"n": len(xs), "median": statistics.median(xs), "p90": p90,
             "min": xs[0], "max": xs[-1], "mean": statistics.mean(xs)}
 

@@ -110,6 +110,7 @@ ROWS = [
     ("drain 1000 users: node CPU per user (A+B)", "drain1000", _node_cpu_per_user, "ms", LOWER),
     ("burst: time to absorb all lines", "burst", _field("absorb_s"), "s", LOWER),
     ("burst: lines lost (all runs)", "burst", _sum("lost"), "", LOWER),
+    ("burst: Panic/Fatal log lines (all runs)", "burst", _value("panics"), "", LOWER),
     ("burst: replicator CPU per burst", "burst", _proc_total("replicator_cpu_s", "sample"), "s", LOWER),
     ("burst: aggregator CPU per burst", "burst", _proc_total("aggregator_cpu_s", "sample"), "s", LOWER),
     ("replicator RSS, 2k known users (idle)", "rss2k", _value("rss_kb"), "MiB", LOWER),

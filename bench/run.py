@@ -295,6 +295,7 @@ def fig_rss_and_burst(plan, modes, args, prefix, want, res, notes):
                 for m in r:
                     r[m]["known_after"] = wire.known_users(nodes[m])
                     crashes = len(nodes[m].bad_log_lines())
+                    r[m]["panics"] = crashes
                     if crashes:
                         notes.append("%s: %d Panic/Fatal lines during the bursts: %s" % (
                             m, crashes, nodes[m].bad_log_lines()[0][-200:]))

@@ -153,6 +153,7 @@ void Brain::on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& 
   }
   switch (r.kind) {
     case UserdbLookup::Kind::kNotFound:
+      if (metrics_) metrics_->record_skipped(SyncSkipReason::kUserNotFound);
       log_info("replication({}): user no longer exists in the userdb, removed from the queue",
                username);
       queue_.remove(username);
@@ -160,6 +161,7 @@ void Brain::on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& 
       release(idx);
       return;
     case UserdbLookup::Kind::kFailed:
+      if (metrics_) metrics_->record_skipped(SyncSkipReason::kUserdbFailed);
       log_warning("replication({}): {}", username, r.error);
       failed_attempt(*user, SyncError{SyncErrorKind::kLocalDoveadm, r.error});
       release(idx);
@@ -169,18 +171,21 @@ void Brain::on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& 
   }
   UserdbReplication fields = userdb_replication_fields(r.reply);
   if (fields.noreplicate) {
+    if (metrics_) metrics_->record_skipped(SyncSkipReason::kNoReplicate);
     never_sync(*user, SyncErrorKind::kNoReplicate, "userdb has noreplicate for this user");
     release(idx);
     return;
   }
   std::string destination = userdb_mail_replica(r.reply).value_or(settings_.global_mail_replica);
   if (destination.empty()) {
+    if (metrics_) metrics_->record_skipped(SyncSkipReason::kNoReplica);
     never_sync(*user, SyncErrorKind::kNoReplica, "no mail_replica for this user");
     release(idx);
     return;
   }
   switch (breakers_.admit(destination)) {
     case BreakerAdmission::kRejected:
+      if (metrics_) metrics_->record_skipped(SyncSkipReason::kBreakerOpen);
       queue_.defer(*user, breakers_.next_probe_time(destination));
       release(idx);
       return;
@@ -222,6 +227,9 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
   slot.trial = trial;
   slot.destination = destination;
   slot.type = std::string(dsync_sync_type(full, user.state));
+  slot.sync_type = sync_type_for(full, user.state);
+  slot.started_ms = metrics_clock_ ? metrics_clock_->now_ms() : 0;
+  if (metrics_) metrics_->record_started(slot.sync_type);
   DsyncRequest req;
   req.username = user.username;
   req.state = user.state;
@@ -289,6 +297,11 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
   std::string destination = slots_[idx].destination;
   bool trial = slots_[idx].trial;
   std::uint64_t seq = slots_[idx].seq;
+  if (metrics_) {
+    Millis took = metrics_clock_ ? metrics_clock_->now_ms() - slots_[idx].started_ms : 0;
+    metrics_->record_finished(slots_[idx].sync_type, r.ok, r.error.kind,
+                              static_cast<double>(took) / 1000.0);
+  }
   release(idx);
   feed_breaker(destination, r, trial);
 
@@ -383,6 +396,15 @@ void Brain::notify_sync(std::string_view username, SyncDone done) {
 }
 
 // ---- replicator-doveadm ------------------------------------------------------------
+
+Brain::SlotCounts Brain::slot_counts() const {
+  SlotCounts c;
+  for (const Slot& s : slots_) {
+    if (s.stage == Stage::kLookup) ++c.lookup;
+    if (s.stage == Stage::kDsync) ++c.dsync;
+  }
+  return c;
+}
 
 std::vector<DsyncSlotStatus> Brain::dsync_status() {
   std::vector<DsyncSlotStatus> out;

@@ -37,7 +37,9 @@
 #include "doveadm-backend.h"
 #include "dsync-client.h"
 #include "dsync-request.h"
+#include "millis-clock.h"
 #include "notify-sink.h"
+#include "replicator-metrics.h"
 #include "replicator-queue.h"
 #include "state-writer.h"
 #include "sync-waiters.h"
@@ -75,6 +77,21 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void shutdown();
 
   unsigned running() const { return running_; }
+  // replication_max_conns.
+  unsigned max_conns() const { return settings_.max_conns; }
+  // Busy slots by stage (running() = lookup + dsync).
+  struct SlotCounts {
+    unsigned lookup = 0;  // looking the user up in the userdb
+    unsigned dsync = 0;   // dsync running (or the replica being probed after it)
+  };
+  SlotCounts slot_counts() const;
+  // Counts dsync starts/outcomes/durations and skipped users into
+  // `counters`, timing dsyncs with `clock` (both must outlive the brain).
+  // Without this call nothing is counted.
+  void set_metrics(SyncCounters* counters, const MillisClock* clock) {
+    metrics_ = counters;
+    metrics_clock_ = clock;
+  }
 
   // NotifySink
   void notify(std::string_view username, Priority priority) override;
@@ -99,6 +116,8 @@ class Brain final : public NotifySink, public DoveadmBackend {
     std::uint64_t seq = 0;
     bool trial = false;
     bool probing = false;  // dsync failed; TCP-probing the replica
+    SyncType sync_type = SyncType::kNormal;  // metrics
+    Millis started_ms = 0;                   // metrics: dsync start
     std::shared_ptr<DsyncClient> client;
   };
 
@@ -142,6 +161,8 @@ class Brain final : public NotifySink, public DoveadmBackend {
   std::uint64_t next_tag_ = 0;
   std::unordered_map<std::uint64_t, SyncDone> sync_done_;
   SyncAnswerFn answer_fn_;
+  SyncCounters* metrics_ = nullptr;
+  const MillisClock* metrics_clock_ = nullptr;
 };
 
 }  // namespace drepl

@@ -36,6 +36,9 @@ bool parse_cli(int argc, char** argv, CliOptions* o, int* exit_code_r) {
                  "Standalone: UNIX socket for the plugin's sync requests (replication-notify)");
   app.add_option("--listen-fifo", o->listen_fifo,
                  "Standalone: FIFO for the plugin's async notifications (replication-notify-fifo)");
+  app.add_option("--listen-metrics", o->listen_metrics,
+                 "Standalone: Prometheus metrics over HTTP (GET /metrics) on a UNIX socket PATH "
+                 "(containing '/') or HOST:PORT (repeatable; none by default)");
   app.add_flag("--no-default-listeners", o->no_default_listeners,
                "Standalone: only the --listen-* listeners (default: the stock names under "
                "base_dir)");

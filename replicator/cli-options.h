@@ -27,6 +27,9 @@ struct CliOptions {
   std::vector<std::string> listen_doveadm;  // replicator-doveadm protocol
   std::vector<std::string> listen_plugin;   // replication-notify (plugin socket)
   std::vector<std::string> listen_fifo;     // replication-notify-fifo
+  // HTTP GET /metrics (docs/metrics.md): a UNIX socket PATH (with a '/')
+  // or HOST:PORT for TCP. None by default.
+  std::vector<std::string> listen_metrics;
   bool no_default_listeners = false;        // --no-default-listeners
 };
 

@@ -2,11 +2,13 @@
 #include "listener.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <fmt/format.h>
 
@@ -80,6 +82,88 @@ Result<std::shared_ptr<StreamListener>> StreamListener::listen_unix(asio::io_con
   auto r = adopt(io, fd, std::move(name), std::move(on_accept));
   if (!r) ::close(fd);
   return r;
+}
+
+Result<std::shared_ptr<StreamListener>> StreamListener::listen_tcp(asio::io_context& io,
+                                                                   const std::string& host,
+                                                                   std::uint16_t port,
+                                                                   std::string name,
+                                                                   AcceptFn on_accept) {
+  asio::error_code ec;
+  asio::ip::tcp::resolver resolver(io);
+  auto results = resolver.resolve(host, std::to_string(port),
+                                  asio::ip::tcp::resolver::passive |
+                                      asio::ip::tcp::resolver::numeric_service,
+                                  ec);
+  if (ec || results.empty()) {
+    return make_error(ErrorCode::kInternal,
+                      fmt::format("Can't resolve {}: {}", host,
+                                  ec ? ec.message() : std::string("no address")));
+  }
+  asio::ip::tcp::endpoint ep = results.begin()->endpoint();
+  asio::ip::tcp::acceptor acceptor(io);
+  auto fail = [&](const char* call) {
+    return make_error(ErrorCode::kInternal,
+                      fmt::format("{}({}:{}) failed: {}", call, host, port, ec.message()));
+  };
+  acceptor.open(ep.protocol(), ec);
+  if (ec) return fail("socket");
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  acceptor.bind(ep, ec);
+  if (ec) return fail("bind");
+  acceptor.listen(128, ec);
+  if (ec) return fail("listen");
+  int fd = acceptor.release(ec);
+  if (ec) return fail("listen");
+  auto r = adopt(io, fd, std::move(name), std::move(on_accept));
+  if (!r) ::close(fd);
+  return r;
+}
+
+std::uint16_t StreamListener::local_tcp_port() const {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(const_cast<StreamListener*>(this)->acceptor_.native_handle(),
+                    reinterpret_cast<sockaddr*>(&addr), &len) < 0) {
+    return 0;
+  }
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return 0;
+}
+
+Result<ListenAddress> parse_listen_address(std::string_view value) {
+  auto invalid = [&] {
+    return make_error(ErrorCode::kInvalid,
+                      fmt::format("Invalid listen address (want PATH with a '/' or HOST:PORT): {}",
+                                  value));
+  };
+  ListenAddress a;
+  if (value.find('/') != std::string_view::npos) {
+    a.is_unix = true;
+    a.path = std::string(value);
+    return a;
+  }
+  auto colon = value.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return invalid();
+  std::string_view host = value.substr(0, colon);
+  std::string_view port = value.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return invalid();
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return invalid();  // a bare IPv6 address needs brackets
+  }
+  if (port.empty() || port.size() > 5) return invalid();
+  unsigned n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return invalid();
+    n = n * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (n > 65535) return invalid();
+  a.host = std::string(host);
+  a.port = static_cast<std::uint16_t>(n);
+  return a;
 }
 
 void StreamListener::start() { accept_next(); }

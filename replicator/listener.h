@@ -8,9 +8,11 @@
 #include <asio/io_context.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "result.h"
 
@@ -64,9 +66,20 @@ class StreamListener : public std::enable_shared_from_this<StreamListener> {
                                                              unsigned mode, std::string name,
                                                              AcceptFn on_accept);
 
+  // Creates a TCP listening socket on `host` (a numeric address or a name
+  // resolved once) and `port` (0 = any free port), SO_REUSEADDR (standalone
+  // mode). Errors (kInternal): "Can't resolve <host>: ...",
+  // "bind(<host>:<port>) failed: ...".
+  static Result<std::shared_ptr<StreamListener>> listen_tcp(asio::io_context& io,
+                                                            const std::string& host,
+                                                            std::uint16_t port, std::string name,
+                                                            AcceptFn on_accept);
+
   void start();
   void stop();
   const std::string& name() const { return name_; }
+  // The bound TCP port (0 for UNIX sockets or on error).
+  std::uint16_t local_tcp_port() const;
 
  private:
   StreamListener(asio::io_context& io, std::string name, AcceptFn on_accept);
@@ -78,6 +91,18 @@ class StreamListener : public std::enable_shared_from_this<StreamListener> {
   AcceptFn on_accept_;
   bool stopped_ = false;
 };
+
+// A standalone listener address: a UNIX socket path (anything containing
+// '/') or HOST:PORT / [IPV6]:PORT for TCP.
+struct ListenAddress {
+  bool is_unix = false;
+  std::string path;        // is_unix
+  std::string host;        // TCP: brackets removed
+  std::uint16_t port = 0;  // TCP
+};
+// Parses the above. Errors (kInvalid): "Invalid listen address (want PATH
+// with a '/' or HOST:PORT): <value>".
+Result<ListenAddress> parse_listen_address(std::string_view value);
 
 // Creates a FIFO at `path` (standalone mode) if missing and opens it
 // O_RDWR|O_NONBLOCK (as Dovecot's master does, so that it never sees EOF).

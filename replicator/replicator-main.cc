@@ -9,16 +9,21 @@
 #include <vector>
 
 #include "brain.h"
+#include "counting-notify-sink.h"
 #include "daemon-main.h"
 #include "destination-breaker.h"
 #include "doveadm-connection.h"
 #include "fifo-reader.h"
 #include "listener.h"
 #include "logger.h"
+#include "metrics-collector.h"
+#include "metrics-connection.h"
+#include "millis-clock.h"
 #include "notify-connection.h"
 #include "plugin-notify-connection.h"
 #include "privileges.h"
 #include "queue-file.h"
+#include "replicator-metrics.h"
 #include "replicator-queue.h"
 #include "service-runtime.h"
 #include "settings-loader.h"
@@ -34,10 +39,15 @@ namespace {
 // limit (replication_dsync_timeout).
 constexpr std::int64_t kOverallTimeoutFactor = 12;
 
-enum class ListenerKind : unsigned char { kNotify, kDoveadm, kPlugin, kFifo };
+#ifndef DREPL_VERSION
+#define DREPL_VERSION "unknown"
+#endif
+
+enum class ListenerKind : unsigned char { kNotify, kDoveadm, kPlugin, kFifo, kMetrics };
 
 ListenerKind kind_for_name(const std::string& name) {
   if (name == "replicator-doveadm") return ListenerKind::kDoveadm;
+  if (name == kMetricsListenerName) return ListenerKind::kMetrics;
   if (name == "replication-notify") return ListenerKind::kPlugin;
   if (name == "replication-notify-fifo") return ListenerKind::kFifo;
   return ListenerKind::kNotify;  // "replicator" and anything else (stock rule)
@@ -65,6 +75,8 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
 
   asio::io_context io;
   SystemClock clock;
+  SteadyMillisClock millis_clock;
+  const UnixTime start_time = clock.now();
   QueueSettings qs;
   qs.full_sync_interval_secs = set.replication_full_sync_interval_secs;
   ReplicatorQueue queue(clock, qs);
@@ -92,6 +104,30 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
   if (master) bs.dsync.protected_pid = ::getppid();
   brain = std::make_unique<Brain>(io, clock, queue, waiters, breakers, userdb, listing, state, bs);
 
+  // Metrics (docs/metrics.md): counters, and each notification input
+  // counted on its way to the brain.
+  ReplicatorMetrics metrics;
+  brain->set_metrics(&metrics.syncs, &millis_clock);
+  CountingNotifySink fifo_sink(*brain, metrics.notifications, NotifyInput::kFifo);
+  CountingNotifySink socket_sink(*brain, metrics.notifications, NotifyInput::kSocket);
+  CountingNotifySink notify_sink(*brain, metrics.notifications, NotifyInput::kReplicatorNotify);
+  MetricsSources metrics_sources;
+  metrics_sources.clock = &clock;
+  metrics_sources.queue = &queue;
+  metrics_sources.brain = brain.get();
+  metrics_sources.waiters = &waiters;
+  metrics_sources.breakers = &breakers;
+  metrics_sources.state = &state;
+  metrics_sources.listing = &listing;
+  metrics_sources.counters = &metrics;
+  metrics_sources.version = DREPL_VERSION;
+  metrics_sources.start_time = start_time;
+  metrics_sources.global_mail_replica = set.mail_replica;
+  metrics_sources.doveadm_port = set.doveadm_port;
+  auto render_metrics = [&metrics_sources] {
+    return format_metrics(collect_metrics(metrics_sources));
+  };
+
   std::vector<std::shared_ptr<StreamListener>> listeners;
   std::vector<std::shared_ptr<FifoReader>> fifos;
   bool stopping = false;
@@ -111,6 +147,12 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
 
   auto on_accept = [&](ListenerKind kind, const std::string& name) {
     return [&, kind, name](LineConnection::Socket s) {
+      if (kind == ListenerKind::kMetrics) {
+        std::make_shared<MetricsConnection>(std::move(s), name, render_metrics,
+                                            runtime.clients().acquire())
+            ->start();
+        return;
+      }
       std::shared_ptr<LineConnection> conn;
       switch (kind) {
         case ListenerKind::kDoveadm:
@@ -118,11 +160,11 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
                                                      runtime.clients().acquire());
           break;
         case ListenerKind::kPlugin:
-          conn = std::make_shared<PluginNotifyConnection>(std::move(s), name, *brain,
+          conn = std::make_shared<PluginNotifyConnection>(std::move(s), name, socket_sink,
                                                           runtime.clients().acquire());
           break;
         default:
-          conn = std::make_shared<NotifyConnection>(std::move(s), name, *brain,
+          conn = std::make_shared<NotifyConnection>(std::move(s), name, notify_sink,
                                                     runtime.clients().acquire());
           break;
       }
@@ -133,7 +175,7 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
   if (runtime.master_env()) {
     for (const MasterListener& ml : runtime.master_env()->listeners) {
       if (fd_is_fifo(ml.fd)) {
-        fifos.push_back(std::make_shared<FifoReader>(io, ml.fd, ml.name, *brain));
+        fifos.push_back(std::make_shared<FifoReader>(io, ml.fd, ml.name, fifo_sink));
         continue;
       }
       ListenerKind kind = kind_for_name(ml.name);
@@ -166,7 +208,7 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
             log_fatal("{}", fd.error().message);
             return 89;
           }
-          fifos.push_back(std::make_shared<FifoReader>(io, fd.value(), path, *brain));
+          fifos.push_back(std::make_shared<FifoReader>(io, fd.value(), path, fifo_sink));
           continue;
         }
         auto l = StreamListener::listen_unix(io, path, 0600, path, on_accept(w.kind, path));
@@ -176,6 +218,25 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
         }
         listeners.push_back(l.value());
       }
+    }
+  }
+
+  if (!runtime.master_env()) {
+    for (const std::string& value : options.listen_metrics) {
+      auto addr = parse_listen_address(value);
+      if (!addr) {
+        log_fatal("--listen-metrics: {}", addr.error().message);
+        return 89;
+      }
+      auto accept = on_accept(ListenerKind::kMetrics, std::string(kMetricsListenerName));
+      auto l = addr->is_unix
+                   ? StreamListener::listen_unix(io, addr->path, 0600, addr->path, accept)
+                   : StreamListener::listen_tcp(io, addr->host, addr->port, value, accept);
+      if (!l) {
+        log_fatal("{}", l.error().message);
+        return 89;
+      }
+      listeners.push_back(l.value());
     }
   }
 

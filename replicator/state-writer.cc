@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 
 #include "logger.h"
 #include "queue-file.h"
@@ -155,11 +156,14 @@ void StateWriter::write_finished(bool ok, std::string error, std::size_t users,
   last_cost_ = took;
   if (ok) {
     ++writes_done_;
+    last_success_time_ = static_cast<std::int64_t>(std::time(nullptr));
+    last_write_users_ = users;
     if (!last_error_.empty()) log_info("{}: written again ({} users)", path_, users);
     last_error_.clear();
     log_debug("{}: saved {} users in {} ms", path_, users,
               std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
   } else {
+    ++writes_failed_;
     if (error != last_error_) log_error("Can't save the replication queue: {}", error);
     last_error_ = error;
     dirty_ = true;  // try again later
@@ -173,13 +177,18 @@ bool StateWriter::flush_now() {
   building_ = false;
   std::vector<std::string>().swap(names_);
   snapshot_.clear();
+  auto started = std::chrono::steady_clock::now();
   auto r = export_queue_file(queue_, path_);
+  last_cost_ = std::chrono::steady_clock::now() - started;
   if (!r) {
+    ++writes_failed_;
     log_error("Can't save the replication queue: {}", r.error().message);
     return false;
   }
   dirty_ = false;
   ++writes_done_;
+  last_success_time_ = static_cast<std::int64_t>(std::time(nullptr));
+  last_write_users_ = r.value();
   log_debug("{}: saved {} users", path_, r.value());
   return true;
 }

@@ -41,7 +41,15 @@ class StateWriter {
   // Stops scheduling writes (before flush_now() at shutdown).
   void stop();
 
+  // Successful writes (flush_now() included) and failed ones.
   std::uint64_t writes_done() const { return writes_done_; }
+  std::uint64_t writes_failed() const { return writes_failed_; }
+  // Duration of the last write attempt (snapshot + write), ok or not.
+  std::chrono::steady_clock::duration last_write_duration() const { return last_cost_; }
+  // Unix seconds of the last successful write; 0 = none yet.
+  std::int64_t last_success_time() const { return last_success_time_; }
+  // Users in the last successful write.
+  std::uint64_t last_write_users() const { return last_write_users_; }
   bool idle() const { return !dirty_ && !building_ && !writing_; }
 
  private:
@@ -71,6 +79,9 @@ class StateWriter {
   std::chrono::steady_clock::duration last_cost_{};
   std::thread worker_;
   std::uint64_t writes_done_ = 0;
+  std::uint64_t writes_failed_ = 0;
+  std::int64_t last_success_time_ = 0;
+  std::uint64_t last_write_users_ = 0;
   std::string last_error_;
 };
 

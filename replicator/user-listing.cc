@@ -53,6 +53,7 @@ void UserListing::full_listing_finished(Status st) {
                   .count() /
               1000.0;
   if (!st) {
+    ++full_failures_;
     reconciler_.abandon();
     log_error("Listing users failed, can't replicate existing data: {} (retrying in {} secs)",
               st.error().message, retry_interval.count());
@@ -63,6 +64,7 @@ void UserListing::full_listing_finished(Status st) {
     return;
   }
   full_done_ = true;
+  last_listed_ = listed;
   std::vector<std::string> stale = reconciler_.finish(queue_);
   for (const std::string& name : stale) {
     if (queue_.remove(name) && on_removed_) on_removed_(name);
@@ -75,6 +77,10 @@ void UserListing::full_listing_finished(Status st) {
            stale.empty() ? std::string()
                          : fmt::format("; dropped {} users no longer in the userdb", stale.size()));
   if (on_changed_) on_changed_();
+}
+
+std::uint64_t UserListing::users_listed() const {
+  return full_ ? full_->listed() : last_listed_;
 }
 
 void UserListing::add_mask(const std::string& mask, std::function<void(Status)> done) {

@@ -43,6 +43,10 @@ class UserListing {
 
   bool full_listing_running() const { return full_ != nullptr; }
   bool full_listing_done() const { return full_done_; }
+  // Users the running full listing returned so far, else the last complete one.
+  std::uint64_t users_listed() const;
+  // Failed full listings since start.
+  std::uint64_t full_listing_failures() const { return full_failures_; }
 
   std::chrono::seconds retry_interval{60};
 
@@ -60,6 +64,8 @@ class UserListing {
   ListingReconciler reconciler_;
   asio::steady_timer retry_timer_;
   bool full_done_ = false;
+  std::uint64_t last_listed_ = 0;
+  std::uint64_t full_failures_ = 0;
   bool stopped_ = false;
   std::chrono::steady_clock::time_point started_{};
 };

@@ -78,6 +78,11 @@ HttpRequestParser::State HttpRequestParser::feed(std::string_view data) {
       return fail(431, fmt::format("Request head over {} bytes", max_head_bytes_));
     }
     head_bytes_ += take;
+    // Binary input (e.g. a TLS handshake) fails at once, not at a line end
+    // that may never come.
+    for (char c : data.substr(0, lf == std::string_view::npos ? take : lf)) {
+      if (is_ctl(c) && c != '\t' && c != '\r') return fail(400, "Control character in request");
+    }
     if (lf == std::string_view::npos) {
       line_.append(data);
       break;

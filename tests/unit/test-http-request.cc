@@ -68,6 +68,9 @@ TEST(HttpRequestParser, MalformedRequestsGetTheirStatus) {
       {"GET /metrics HTTP/1.1\r\nA: b\r\n  folded\r\n\r\n", 400, "Obsolete header line folding"},
       {"GET /metrics HTTP/1.1\r\nA: b\x01\r\n\r\n", 400, "Control character in request"},
       {"GET /met\0rics HTTP/1.1\r\n\r\n"s, 400, "Control character in request"},
+      {"GET /metrics HTTP/1.1\r\nA: b\rc\r\n\r\n", 400, "Control character in request"},
+      // Binary input fails at once, without waiting for a line end.
+      {"\x16\x03\x01\x02\x00"s, 400, "Control character in request"},
   };
   for (const BadCase& c : cases) {
     HttpRequestParser p;

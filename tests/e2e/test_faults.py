@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""Fault injection on a real Dovecot 2.3 pair running our plugin and daemon (issue 3).
+
+Each test class runs its own pair (tests/e2e/dovepair.py, `ours` mode) in a free
+port block of 35000-35990:
+
+  T1ReplicaDown   B's Dovecot stopped: the users changed on A go failed with the
+                  classified error (stock `status` failed=y, "Waiting 'failed'",
+                  STATUS-DETAIL kind connect_refused + text); B back: every change
+                  reaches B within 30 s (no 5-minute failure wait).
+  T2KillMidDrain  `kill -9` of our replicator while 50 users queued at high priority
+                  drain through 2 slots: the master restarts it and every user's
+                  message still reaches B.
+  T3BadInput      garbage, binary and oversized lines on replicator-doveadm,
+                  replicator, the FIFO and replication-notify: the next real change
+                  still replicates, the daemon's pids are unchanged.
+  T4HungDsync     a replica that accepts TCP but never answers (per-user
+                  mail_replica): with replication_dsync_timeout = 3 s the user fails
+                  with kind timeout, the only slot is freed, other users sync.
+  T5NeverSync     userdb `mail_replica=` (empty) and `noreplicate`: never failed,
+                  never a dsync (replicator debug log), flagged never_sync.
+
+Every class also checks that neither log shows a Panic, an unexpected Fatal or one
+of our processes dying (faultkit.crash_lines).
+
+Usage: test_faults.py --prefix PREFIX [--port-base N] [--keep] [unittest args...]
+Environment defaults: DREPL_PREFIX, DREPL_E2E_FAULTS_PORT_BASE. Needs root.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dovepair  # noqa: E402
+import faultkit  # noqa: E402
+from faultkit import status_detail  # noqa: E402
+
+OPTS = argparse.Namespace(
+    prefix=os.environ.get("DREPL_PREFIX"),
+    port_base=int(os.environ["DREPL_E2E_FAULTS_PORT_BASE"]) if os.environ.get("DREPL_E2E_FAULTS_PORT_BASE") else None,
+    keep=False)
+STATE = {"failed": False, "timings": [], "blocks": []}
+
+
+def wait(pred, timeout, what, interval=0.1):
+    return dovepair.wait_until(pred, timeout, interval, what=what)
+
+
+def next_port_base():
+    if OPTS.port_base is not None:
+        base = OPTS.port_base + faultkit.PORTS_PER_PAIR * len(STATE["blocks"])
+    else:
+        taken = [p for b in STATE["blocks"] for p in range(b, b + faultkit.PORTS_PER_PAIR)]
+        base = faultkit.pick_block(avoid=taken)
+    STATE["blocks"].append(base)
+    return base
+
+
+def on_b(pair, user, msgid):
+    return msgid in (pair.b.messages(user) or {})
+
+
+class PairTest(unittest.TestCase):
+    """One pair per class. Subclasses set USERS and PAIR_ARGS, and may override
+    configure(pair) (after construction, before create) and prepare(pair) (after
+    create, before start)."""
+
+    USERS = ("alice", "bob")
+    PAIR_ARGS = {}
+    pair = None
+    root = None
+
+    @classmethod
+    def configure(cls, pair):
+        pass
+
+    @classmethod
+    def prepare(cls, pair):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root (private Dovecot masters)")
+        if not OPTS.prefix:
+            raise RuntimeError("give --prefix PREFIX (an install of this build)")
+        cls.root = tempfile.mkdtemp(prefix="drepl-faults-%s-" % cls.__name__.lower(), dir="/tmp")
+        p = dovepair.Pair(cls.root, port_base=next_port_base(), prefix=OPTS.prefix,
+                          users=cls.USERS, **cls.PAIR_ARGS)
+        cls.pair = p
+        cls.configure(p)
+        t0 = time.monotonic()
+        try:
+            p.create()
+            cls.prepare(p)
+            p.start()
+        except BaseException:
+            p.stop()
+            print("faults: %s: pair kept in %s" % (cls.__name__, p.root), file=sys.stderr)
+            raise
+        cls.log_start = {n.name: faultkit.log_size(n) for n in p.nodes}
+        print("\nfaults: %s: pair up in %.1f s (IMAP %d/%d, doveadm %d/%d, root %s)" % (
+            cls.__name__, time.monotonic() - t0, p.a.imap_port, p.b.imap_port,
+            p.a.doveadm_port, p.b.doveadm_port, p.root), file=sys.stderr, flush=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        p = cls.pair
+        if not p:
+            return
+        failed = getattr(cls, "_failed", False)
+        if failed:
+            try:
+                print(p.status_text(), file=sys.stderr)
+            except Exception as e:  # noqa: BLE001 - diagnostics only
+                print("status failed: %r" % e, file=sys.stderr)
+            p.dump_logs()
+        p.stop()
+        if failed or OPTS.keep:
+            print("faults: %s: pair kept in %s" % (cls.__name__, p.root), file=sys.stderr)
+        else:
+            shutil.rmtree(p.root, ignore_errors=True)
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            type(self)._failed = True
+            STATE["failed"] = True
+        return out
+
+    # ---- shared checks
+
+    def assert_no_crash(self, allow=()):
+        """No Panic / unexpected Fatal / daemon death in either log since the pair
+        started; `allow` are regexps of lines this test caused on purpose."""
+        bad = {}
+        for n in self.pair.nodes:
+            lines = [l for l in faultkit.crash_lines(n, self.log_start[n.name])
+                     if not any(re.search(a, l) for a in allow)]
+            if lines:
+                bad[n.name] = lines
+        self.assertEqual(bad, {}, "crash/fatal lines in the logs:\n" + "\n".join(
+            "%s: %s" % (k, l) for k, ls in bad.items() for l in ls))
+
+    def timing(self, name, secs):
+        STATE["timings"].append(("%s: %s" % (type(self).__name__, name), secs))
+
+
+# --------------------------------------------------------------------------- 1
+
+class T1ReplicaDown(PairTest):
+    USERS = tuple("d%d" % i for i in range(1, 9))
+    CHANGED = USERS[:6]      # changed while B is down
+    UNTOUCHED = USERS[6:]    # controls: must not fail
+
+    def test_replica_down_then_back(self):
+        p = self.pair
+        a, b = p.a, p.b
+        pid = faultkit.replicator_pid(a)
+        p.wait_quiet()
+        self.assertEqual(b.stop(), [], "B left processes behind")
+        mids = {}
+        for u in self.CHANGED:
+            mids[u] = "down-%s-%s@e2e" % (u, uuid.uuid4().hex[:8])
+            a.append(u, mids[u])
+        t_changed = time.monotonic()
+
+        # every changed user fails, classified, without waiting for one probe per user
+        def all_failed():
+            rows = status_detail(a)
+            return all(rows[u]["failed"] == 1 and rows[u]["error_kind"] == "connect_refused"
+                       for u in self.CHANGED) and rows
+        rows, secs = wait(all_failed, 15, "every changed user failed with connect_refused")
+        self.timing("changed users failed (B down)", secs)
+        b_port = "127.0.0.1:%d" % b.doveadm_port
+        for u in self.CHANGED:
+            self.assertIn("Connection refused", rows[u]["last_error"], rows[u])
+            self.assertIn(b_port, rows[u]["last_error"], rows[u])
+            self.assertGreaterEqual(rows[u]["failures"], 1, rows[u])
+        for u in self.UNTOUCHED:
+            self.assertEqual(rows[u]["failed"], 0, rows[u])
+            self.assertEqual(rows[u]["error_kind"], "none", rows[u])
+
+        # stock doveadm sees the same: failed "y", counted as Waiting 'failed'
+        users = a.replicator_users("*")
+        self.assertEqual({u for u, r in users.items() if r["failed"] == "y"}, set(self.CHANGED), users)
+        ov, _ = wait(lambda: (lambda o: o["Waiting 'failed' requests"] == len(self.CHANGED) and o)(
+            a.replicator_overview()), 10, "Waiting 'failed' == %d" % len(self.CHANGED))
+        self.assertEqual(ov["Total number of known users"], len(p.users), ov)
+        self.assertEqual(faultkit.replicator_pid(a), pid, "replicator restarted while B was down")
+
+        # B back: everything converges quickly (probes, not the 5-minute failure retry)
+        b.start()
+        t_up = time.monotonic()
+        wait(lambda: all(on_b(p, u, mids[u]) for u in self.CHANGED), 30,
+             "every change on B within 30 s of B's return")
+        secs = time.monotonic() - t_up
+        self.timing("B back -> all %d changes on B" % len(self.CHANGED), secs)
+        print("faults: B down %.1f s; converged %.1f s after B came back" % (
+            t_up - t_changed, secs), file=sys.stderr)
+        wait(lambda: all(r["failed"] == 0 for r in status_detail(a).values()), 15,
+             "no user failed on A any more")
+        self.assertEqual(faultkit.replicator_pid(a), pid)
+        self.assert_no_crash()
+
+
+# --------------------------------------------------------------------------- 2
+
+class T2KillMidDrain(PairTest):
+    USERS = tuple("k%02d" % i for i in range(1, 51))
+    PAIR_ARGS = {"max_conns": 2, "min_avail": True}
+
+    def test_kill9_mid_drain(self):
+        p = self.pair
+        a = p.a
+        old = faultkit.replicator_pid(a)
+        p.wait_quiet()
+        mid = "kill9-%s@e2e" % uuid.uuid4().hex[:10]
+        t0 = time.time()
+        # One doveadm process saves a new message for all 50 users; our plugin in it
+        # notifies each user with high priority as its session ends.
+        r = subprocess.run(["doveadm", "-c", a.conf, "save", "-A"], input=dovepair.make_message(mid),
+                           capture_output=True, env=dict(os.environ, DOVECOT_HOSTNAME=a.hostname),
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        def some_synced():
+            rows = status_detail(a)
+            done = [u for u, x in rows.items() if x["last_successful_sync"] >= int(t0) and
+                    x["priority"] == "none" and "in_flight" not in x["flags"]]
+            return len(done) >= 3 and rows
+        rows, _ = wait(some_synced, 30, "the first users synced", interval=0.02)
+        os.kill(old, signal.SIGKILL)
+        t_kill = time.monotonic()
+        queued = [u for u, x in rows.items() if x["priority"] == "high"]
+        print("faults: killed replicator %d with %d users still queued high, %d in flight" % (
+            old, len(queued), sum("in_flight" in x["flags"] for x in rows.values())),
+            file=sys.stderr)
+        self.assertGreaterEqual(len(queued), 20, "not mid-drain: the queue drained too fast")
+
+        new = faultkit.wait_replicator(a, 30, not_pid=old)
+        self.timing("replicator restarted by the master", time.monotonic() - t_kill)
+
+        def all_on_b():
+            out = p.b.doveadm("search", "-A", "header", "message-id", "<%s>" % mid).stdout
+            return {l.split()[0] for l in out.splitlines() if l.strip()} == set(p.users)
+        wait(all_on_b, 90, "all 50 messages on B after the restart", interval=0.5)
+        self.timing("kill -9 -> all 50 users' messages on B", time.monotonic() - t_kill)
+        wait(lambda: all(x["failed"] == 0 and x["priority"] == "none" for x in status_detail(a).values()),
+             30, "A's replicator idle without failures")
+        self.assertEqual(faultkit.daemon_processes(a)["replicator"], [new])
+        self.assert_no_crash(allow=(r"service\(replicator\): child %d killed with signal 9" % old,))
+
+
+# --------------------------------------------------------------------------- 3
+
+class T3BadInput(PairTest):
+    USERS = ("alice", "bob")
+
+    def test_garbage_everywhere(self):
+        p = self.pair
+        a = p.a
+        # a first change starts the aggregator too
+        mid0 = "bad0-%s@e2e" % uuid.uuid4().hex[:8]
+        a.append("alice", mid0)
+        wait(lambda: on_b(p, "alice", mid0), 15, "first change on B")
+        wait(lambda: faultkit.daemon_processes(a)["aggregator"], 10, "aggregator running")
+        pids = faultkit.daemon_processes(a)
+        rpid = faultkit.replicator_pid(a)
+        base = a.base_dir
+        dv = os.path.join(base, "replicator-doveadm")
+        hello = b"VERSION\treplicator-doveadm-client\t1\t0\n"
+        notify = os.path.join(base, "replicator")
+        nhello = b"VERSION\treplicator-notify\t1\t0\n"
+        fifo = os.path.join(base, "replication-notify-fifo")
+        agg = os.path.join(base, "replication-notify")
+        big = b"x" * (1024 * 1024)
+
+        # a client that sends half a line and stays: must not block anyone
+        stuck = [faultkit.unix_send(dv, hello + b"STATUS\tal", close_after=False),
+                 faultkit.unix_send(notify, nhello + b"U\tali", close_after=False),
+                 faultkit.unix_send(agg, b"alice\tsy", close_after=False)]
+        try:
+            # replicator-doveadm
+            faultkit.unix_send(dv, b"GARBAGE\n")
+            faultkit.unix_send(dv, b"VERSION\treplicator-doveadm-client\t9\t0\n")
+            faultkit.unix_send(dv, hello + b"FOO\tbar\n")
+            faultkit.unix_send(dv, hello + b"\n")
+            faultkit.unix_send(dv, hello + b"\x00\xff\xfe\x01\x02\n")
+            faultkit.unix_send(dv, hello + big)
+            faultkit.unix_send(dv, hello + b"STATUS\t" + big + b"\n")
+            faultkit.unix_send(dv, hello + b"REMOVE\n")
+            faultkit.unix_send(dv, hello + b"NOTIFY\tx\n")
+            reply = faultkit.unix_send(dv, hello + b"REPLICATE\turgent\t\talice\n")
+            self.assertIn(b"-", reply.split(b"\n", 1)[1] if b"\n" in reply else reply, reply)
+            # replicator (notify protocol, normally the aggregator)
+            faultkit.unix_send(notify, b"GARBAGE\n", read_reply=False)
+            faultkit.unix_send(notify, b"VERSION\twrong\t1\t0\n", read_reply=False)
+            faultkit.unix_send(notify, nhello + b"U\tjunk-two-fields\n", read_reply=False)
+            faultkit.unix_send(notify, nhello + b"U\tjunk-user\tbogus\n", read_reply=False)
+            faultkit.unix_send(notify, nhello + b"U\tjunk-user\tsync\tnot-a-number\n")
+            faultkit.unix_send(notify, nhello + b"X\ty\tz\n\x00\x01\xff\n", read_reply=False)
+            faultkit.unix_send(notify, nhello + b"U\t" + big + b"\tlow\n", read_reply=False)
+            # the FIFO (plugins write here)
+            faultkit.fifo_write(fifo, b"\n" + b"justaname\n" + b"junk-user\tnone\n" +
+                                b"junk-user\tsync\n" + b"junk-user\turgent\n" +
+                                b"\x00\x01\xfe\tlow\n" + b"y" * 200000 + b"\n" +
+                                b"\tlow\n" + b"junk-fifo-user\tlow\n")
+            # replication-notify (plugins' sync requests)
+            faultkit.unix_send(agg, b"GARBAGE\n")
+            faultkit.unix_send(agg, b"junk-user\tnone\n")
+            faultkit.unix_send(agg, b"junk-user\turgent\n")
+            faultkit.unix_send(agg, b"\tsync\n")
+            faultkit.unix_send(agg, b"z" * 100000 + b"\tsync\n")
+            faultkit.unix_send(agg, b"\x00\xff\n\n\n")
+
+            # everything still answers, with the half-line clients still connected
+            ov = a.replicator_overview()
+            self.assertIn("Total number of known users", ov)
+            self.assertEqual(a.doveadm("replicator", "dsync-status").returncode, 0)
+            # a real change still replicates
+            mid = "bad1-%s@e2e" % uuid.uuid4().hex[:8]
+            t0 = time.monotonic()
+            a.append("bob", mid)
+            wait(lambda: on_b(p, "bob", mid), 15, "a real change after the garbage")
+            self.timing("real change after garbage -> on B", time.monotonic() - t0)
+        finally:
+            for s in stuck:
+                s.close()
+        # junk users the userdb doesn't know are dropped again
+        wait(lambda: set(status_detail(a)) == set(p.users), 20,
+             "only the real users known to A's replicator")
+        self.assertEqual(faultkit.replicator_pid(a), rpid, "replicator restarted")
+        now = faultkit.daemon_processes(a)
+        self.assertIn(pids["aggregator"][0], now["aggregator"], "aggregator restarted")
+        self.assert_no_crash()
+        for l in a.log_lines(("replicator:", "aggregator:"))[-40:]:
+            if "Warning:" in l or "Error:" in l:
+                print("faults: logged: %s" % l[:200], file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- 4
+
+class T4HungDsync(PairTest):
+    USERS = ("ok1", "ok2", "ok3")
+    HANG_USER = "hang1"
+    PAIR_ARGS = {"max_conns": 1,
+                 "extra_conf": "plugin {\n  replication_dsync_timeout = 3 s\n}"}
+
+    def test_hung_dsync_times_out(self):
+        p = self.pair
+        a, b = p.a, p.b
+        pid = faultkit.replicator_pid(a)
+        hang_port = p.port_base + 5
+        listener = faultkit.SilentListener(hang_port)
+        try:
+            faultkit.set_user_fields(a, {self.HANG_USER: "userdb_mail_replica=tcp:127.0.0.1:%d" % hang_port},
+                                     extra_users=[self.HANG_USER])
+            faultkit.set_user_fields(b, {}, extra_users=[self.HANG_USER])
+            p.wait_quiet()
+            a.append(self.HANG_USER, "hang-%s@e2e" % uuid.uuid4().hex[:8])
+            t_hang = time.monotonic()
+            wait(lambda: any(r.get("username") == self.HANG_USER for r in a.dsync_status()), 10,
+                 "the hanging dsync holding the only slot")
+            wait(lambda: listener.accepted >= 1, 10, "doveadm-server connected to the silent replica")
+            mids = {}
+            for u in self.USERS:
+                mids[u] = "behind-hang-%s-%s@e2e" % (u, uuid.uuid4().hex[:8])
+                a.append(u, mids[u])
+
+            def hang_failed():
+                r = status_detail(a, self.HANG_USER).get(self.HANG_USER)
+                return r and r["failed"] == 1 and r
+            row, _ = wait(hang_failed, 20, "hang1 failed")
+            secs = time.monotonic() - t_hang
+            self.timing("hung dsync killed after", secs)
+            self.assertEqual(row["error_kind"], "timeout", row)
+            self.assertIn("replication_dsync_timeout", row["last_error"], row)
+            self.assertGreaterEqual(secs, 2.5, "killed before the 3 s timeout")
+            # the slot was freed: the users queued behind it sync
+            wait(lambda: all(on_b(p, u, mids[u]) for u in self.USERS), 20,
+                 "users queued behind the hung dsync on B")
+            self.timing("hung dsync start -> users behind it on B", time.monotonic() - t_hang)
+            # and later changes still get through while hang1's replica is probed
+            mid = "after-hang-%s@e2e" % uuid.uuid4().hex[:8]
+            a.append("ok1", mid)
+            wait(lambda: on_b(p, "ok1", mid), 15, "a later change on B")
+            self.assertTrue(a.log_lines(("killed doveadm-server pid",)),
+                            "no log line about killing the hung doveadm-server")
+            rows = status_detail(a)
+            for u in self.USERS:
+                self.assertEqual(rows[u]["failed"], 0, rows[u])
+        finally:
+            listener.close()
+        a.doveadm("replicator", "remove", self.HANG_USER)
+        self.assertEqual(faultkit.replicator_pid(a), pid)
+        # the master reports the doveadm-server we killed on purpose
+        self.assert_no_crash(allow=(r"master: service\(doveadm\): child \d+ killed with signal 9",))
+
+
+# --------------------------------------------------------------------------- 5
+
+class T5NeverSync(PairTest):
+    USERS = ("ok1", "nrempty", "nrflag")
+    NEVER = ("nrempty", "nrflag")
+    FIELDS = {"nrempty": "userdb_mail_replica=", "nrflag": "userdb_noreplicate"}
+
+    @classmethod
+    def configure(cls, pair):
+        # our replicator with --debug: one log line per sync it starts
+        pair.extra_conf = "service replicator {\n  executable = %s --debug\n}" % pair.daemon_path
+
+    @classmethod
+    def prepare(cls, pair):
+        for n in pair.nodes:
+            faultkit.set_user_fields(n, cls.FIELDS)
+
+    def test_never_failed_never_synced(self):
+        p = self.pair
+        a = p.a
+        pid = faultkit.replicator_pid(a)
+        rows = status_detail(a)
+        self.assertEqual(rows["nrempty"]["error_kind"], "no_replica", rows["nrempty"])
+        self.assertEqual(rows["nrflag"]["error_kind"], "noreplicate", rows["nrflag"])
+        mids = {u: "never-%s-%s@e2e" % (u, uuid.uuid4().hex[:8]) for u in self.USERS}
+        for u in self.NEVER + ("ok1",):
+            a.append(u, mids[u])
+        wait(lambda: on_b(p, "ok1", mids["ok1"]), 15, "the control user's change on B")
+        for u in self.NEVER:
+            a.doveadm("replicator", "replicate", u)
+        a.doveadm("replicator", "replicate", "-f", "nr*")
+        p.wait_quiet()
+        rows = status_detail(a)
+        for u in self.NEVER:
+            self.assertIn("never_sync", rows[u]["flags"], rows[u])
+            self.assertEqual(rows[u]["failed"], 0, rows[u])
+            self.assertEqual(rows[u]["failures"], 0, rows[u])
+            self.assertEqual(rows[u]["next_sync_time"], 0, rows[u])
+        users = a.replicator_users("*")
+        for u in self.NEVER:
+            self.assertEqual(users[u]["failed"], "-", users[u])
+        ov = a.replicator_overview()
+        self.assertEqual(ov["Waiting 'failed' requests"], 0, ov)
+        self.assertEqual(ov["Queued 'failed' requests"], 0, ov)
+        # no dsync ever ran for them: our debug log names every sync it starts,
+        # and Dovecot's doveadm/dsync never logged anything for them on either node
+        started = a.log_lines(("): starting ",))
+        self.assertTrue(any("replication(ok1): starting" in l for l in started),
+                        "debug logging did not work (no 'starting' line for ok1)")
+        for u in self.NEVER:
+            self.assertEqual([l for l in started if "replication(%s):" % u in l], [])
+            for n in p.nodes:
+                self.assertEqual(n.log_lines(("doveadm(%s)" % u, "dsync-server(%s)" % u)), [],
+                                 "node %s logged a dsync for %s" % (n.name, u))
+            self.assertNotIn(mids[u], p.b.messages(u) or {}, "%s was replicated" % u)
+        self.assertTrue(a.log_lines(("replication(nrflag): not replicated",)))
+        self.assertEqual(faultkit.replicator_pid(a), pid)
+        self.assert_no_crash()
+
+
+def tearDownModule():
+    if STATE["timings"]:
+        print("\nfaults timings:", file=sys.stderr)
+        for name, secs in STATE["timings"]:
+            print("  %-60s %6.2f s" % (name, secs), file=sys.stderr)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prefix", default=OPTS.prefix, help="install prefix of our build")
+    ap.add_argument("--port-base", type=int, default=OPTS.port_base,
+                    help="first pair's port block (10 ports per pair); default: free blocks in 35000-35990")
+    ap.add_argument("--keep", action="store_true", help="keep the pair directories")
+    opts, rest = ap.parse_known_args(argv)
+    vars(OPTS).update(vars(opts))
+    unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest)
+
+
+if __name__ == "__main__":
+    main()

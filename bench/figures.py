@@ -295,3 +295,51 @@ def wait_known(node, expected, timeout=900.0):
             raise BenchError("%s: replicator knows fewer than %d users after %.0f s"
                              % (node.name, expected, timeout))
         time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- trickle
+
+def proc_io(pid):
+    """/proc/PID/io as {field: int} (write_bytes = bytes sent to the block layer)."""
+    out = {}
+    with open("/proc/%d/io" % pid) as fh:
+        for line in fh:
+            k, _, v = line.partition(":")
+            out[k] = int(v)
+    return out
+
+
+def wait_io_settled(pid, quiet_s=2.0, timeout=120.0):
+    """Polls until the process has written nothing for quiet_s seconds (e.g. a state
+    file rewrite after start-up finished); returns seconds waited."""
+    t0 = time.monotonic()
+    last, since = proc_io(pid)["wchar"], time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() - t0 > timeout:
+            raise BenchError("pid %d still writing after %.0f s" % (pid, timeout))
+        time.sleep(0.2)
+        cur = proc_io(pid)["wchar"]
+        if cur != last:
+            last, since = cur, time.monotonic()
+    return time.monotonic() - t0
+
+
+def trickle(node, users, rate_per_s, secs):
+    """Writes `rate_per_s` low-priority notifications per second for `secs` seconds
+    into the node's FIFO, spread over `users` (known ones); returns the count sent.
+    The caller measures what the replicator spends on them."""
+    fd = os.open(wire.fifo_path(node), os.O_WRONLY)
+    try:
+        t0 = time.monotonic()
+        i = 0
+        while True:
+            due = t0 + i / rate_per_s
+            now = time.monotonic()
+            if now - t0 >= secs:
+                return i
+            if now < due:
+                time.sleep(due - now)  # pacing the load, not waiting for a condition
+            os.write(fd, b"%s\tlow\n" % users[(i * 7919) % len(users)].encode())
+            i += 1
+    finally:
+        os.close(fd)

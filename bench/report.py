@@ -72,6 +72,19 @@ def _value(key):
     return lambda fig: fig.get(key)
 
 
+def _trickle(key, scale):
+    """A value of the 1M-user trickle: peak_rss_kb as is, others as value * scale /
+    secs (scale 60: per minute; 60/1024: bytes -> kB per minute)."""
+    def f(fig):
+        t = fig.get("trickle")
+        if not t or t.get(key) is None:
+            return None
+        if key == "peak_rss_kb":
+            return t[key]
+        return t[key] * scale / t["secs"]
+    return f
+
+
 def _node_cpu_per_user(fig):
     procs = fig.get("procs")
     ok = _ok(fig["samples"])
@@ -119,6 +132,9 @@ ROWS = [
     ("replicator RSS per known user at 1M users", "rss1m", _value("bytes_per_user"), "B", LOWER),
     ("1M users: replicator deaths at default vsz_limit 256M", "rss1m_crash", _value("crashes"), "", LOWER),
     ("1M users: replicator start -> all known", "rss1m", _value("load_s"), "s", LOWER),
+    ("1M users, 10 low notifications/s: replicator CPU per minute", "rss1m", _trickle("cpu_s", 60), "s", LOWER),
+    ("1M users, 10 low notifications/s: bytes written per minute", "rss1m", _trickle("write_bytes", 60 / 1024), "MiB", LOWER),
+    ("1M users, 10 low notifications/s: replicator peak RSS", "rss1m", _trickle("peak_rss_kb", 1), "MiB", LOWER),
     ("queue microbench, 1M users: resident per user", "queue1m", _value("bytes_per_user"), "B", LOWER),
     ("queue microbench, 1M users: notification (get+update)", "queue1m", _value("update_ns"), "ns", LOWER),
     ("floor: bare `doveadm sync` CLI, wall", "floor_cli", _field("wall_s"), "ms", LOWER),

@@ -63,6 +63,7 @@ class Plan:
         self.burst_writers = 50
         self.rss_small = 2000
         self.rss_big = 1000000
+        self.trickle_s = 15 if quick else 30
         self.max_conns = 10
 
 
@@ -308,7 +309,7 @@ def fig_rss_and_burst(plan, modes, args, prefix, want, res, notes):
         res["rss1m"] = {}
         res["rss1m_crash"] = {}
         for m in modes:  # one at a time: each auth process holds the whole passwd-file
-            r = rss_known_users(m, args, prefix, plan.rss_big)
+            r = rss_known_users(m, args, prefix, plan.rss_big, trickle_s=plan.trickle_s)
             res["rss1m_crash"][m] = {"samples": [], "crashes": r.get("crashes", 0)}
             if r.get("crashes"):
                 notes.append("%s: with %d userdb users the replicator died at the default "
@@ -316,7 +317,7 @@ def fig_rss_and_burst(plan, modes, args, prefix, want, res, notes):
                              "default_vsz_limit = %s" % (m, plan.rss_big, r["crash_line"], BIG_VSZ))
                 log("rss1m %s: crashed (%s); again with default_vsz_limit = %s"
                     % (m, r["crash_line"], BIG_VSZ))
-                r2 = rss_known_users(m, args, prefix, plan.rss_big,
+                r2 = rss_known_users(m, args, prefix, plan.rss_big, trickle_s=plan.trickle_s,
                                      extra_conf="default_vsz_limit = %s" % BIG_VSZ)
                 r2["vsz_limit"] = BIG_VSZ
                 r2["crashes_at_default_vsz"] = r["crashes"]
@@ -325,12 +326,15 @@ def fig_rss_and_burst(plan, modes, args, prefix, want, res, notes):
 
 
 BIG_VSZ = "2G"
+TRICKLE_RATE = 10  # notifications per second on the 1M-user node
 
 
-def rss_known_users(mode, args, prefix, nusers, extra_conf=""):
+def rss_known_users(mode, args, prefix, nusers, extra_conf="", trickle_s=0):
     """A replicator-only node with `nusers` userdb users: seconds until its replicator
     knows them all, its VmRSS/VmHWM then; or, if the replicator dies on the way
-    (Panic/Fatal in the log), crashes = number of such lines and the first one."""
+    (Panic/Fatal in the log), crashes = number of such lines and the first one.
+    trickle_s > 0: then TRICKLE_RATE low notifications/s for that long, and the
+    replicator's CPU seconds, bytes written and peak RSS meanwhile."""
     aux = aux_pairs([mode], args, prefix, nusers, args.port_base + 40, "aux1m",
                     extra_conf=extra_conf)[mode]
     try:
@@ -354,8 +358,20 @@ def rss_known_users(mode, args, prefix, nusers, extra_conf=""):
         pids = procwatch.replicator_pids(aux.a)
         kb = [procwatch.read_status_kb(p) for p in pids]
         rss = max((k.get("VmRSS", 0) for k in kb), default=None)
-        return {"samples": [], "rss_kb": rss, "hwm_kb": max((k.get("VmHWM", 0) for k in kb), default=None),
-                "load_s": load_s, "bytes_per_user": rss * 1024 / nusers if rss else None}
+        res = {"samples": [], "rss_kb": rss, "hwm_kb": max((k.get("VmHWM", 0) for k in kb), default=None),
+               "load_s": load_s, "bytes_per_user": rss * 1024 / nusers if rss else None}
+        if trickle_s and pids:
+            figures.wait_io_settled(pids[0])
+            io0 = figures.proc_io(pids[0])
+            with procwatch.ProcWatch([aux.a]) as w:
+                sent = figures.trickle(aux.a, aux.users, TRICKLE_RATE, trickle_s)
+            io1 = figures.proc_io(pids[0])
+            r = w.result()["a"]
+            res["trickle"] = {"notifications": sent, "secs": trickle_s,
+                              "cpu_s": r["replicator_cpu_s"], "peak_rss_kb": r["replicator_peak_rss_kb"],
+                              "write_bytes": io1["write_bytes"] - io0["write_bytes"],
+                              "wchar": io1["wchar"] - io0["wchar"]}
+        return res
     finally:
         aux.destroy()
 

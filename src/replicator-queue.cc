@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "string-arena.h"
+
 namespace drepl {
 
 namespace {
@@ -53,9 +55,6 @@ std::uint64_t fnv1a(std::string_view s, std::uint32_t salt) {
   return h;
 }
 
-// Frees a string's heap buffer (assigning "" may keep the capacity).
-void release(std::string& s) { std::string().swap(s); }
-
 // Tie-break rank: higher priority first.
 std::uint32_t rank_of(Priority p) { return 3u - static_cast<std::uint32_t>(p); }
 
@@ -73,6 +72,10 @@ struct ReplicatorQueue::Impl {
   const Clock& clock;
   QueueSettings settings;
   std::function<void()> change_cb;
+
+  // Every username (the records borrow them), compacted when removals
+  // left more garbage than live names.
+  StringArena names;
 
   // Chunked user storage: stable addresses, flat iteration.
   std::vector<std::unique_ptr<ReplicatorUser[]>> chunks;
@@ -199,12 +202,12 @@ struct ReplicatorQueue::Impl {
     put(i, item);
   }
 
-  HeapItem item_of(ReplicatorUser& u) {
-    return HeapItem{key_of(u), rank_of(u.priority), slot_of(u)};
+  HeapItem item_of(ReplicatorUser& u, UnixTime key) {
+    return HeapItem{key, rank_of(u.priority), slot_of(u)};
   }
 
-  void heap_insert(ReplicatorUser& u) {
-    heap.push_back(item_of(u));
+  void heap_insert(ReplicatorUser& u, UnixTime key) {
+    heap.push_back(item_of(u, key));
     sift_up(heap.size() - 1);
   }
 
@@ -219,9 +222,9 @@ struct ReplicatorQueue::Impl {
     sift_down(heap_pos_of(at(last.slot)));
   }
 
-  void heap_update(ReplicatorUser& u) {
+  void heap_update(ReplicatorUser& u, UnixTime key) {
     std::size_t i = heap_pos_of(u);
-    heap[i] = item_of(u);
+    heap[i] = item_of(u, key);
     sift_up(i);
     sift_down(heap_pos_of(u));
   }
@@ -263,15 +266,20 @@ struct ReplicatorQueue::Impl {
     return key == kNeverDue ? kNeverDue - 1 : key;
   }
 
+  // The ordering key: cached in the heap item while queued, else computed.
+  UnixTime key_of(const ReplicatorUser& u) const {
+    const std::uint32_t pos = heap_pos_of(u);
+    return pos != kNoHeapPos ? heap[pos].key : compute_key(u);
+  }
+
   // Recomputes the key and fixes the user's place in (or out of) the heap.
   void reposition(ReplicatorUser& u) {
-    key_of(u) = compute_key(u);
     const bool want_in_heap = !u.popped && !u.never_sync;
     const bool in_heap = heap_pos_of(u) != kNoHeapPos;
     if (want_in_heap && in_heap) {
-      heap_update(u);
+      heap_update(u, compute_key(u));
     } else if (want_in_heap) {
-      heap_insert(u);
+      heap_insert(u, compute_key(u));
     } else if (in_heap) {
       heap_erase(u);
     }
@@ -282,11 +290,10 @@ struct ReplicatorQueue::Impl {
     for (std::uint32_t s = 0; s < slot_count; s++) {
       if (!live[s]) continue;
       ReplicatorUser& u = at(s);
-      key_of(u) = compute_key(u);
       heap_pos_of(u) = kNoHeapPos;
       if (!u.popped && !u.never_sync) {
         heap_pos_of(u) = static_cast<std::uint32_t>(heap.size());
-        heap.push_back(item_of(u));
+        heap.push_back(item_of(u, compute_key(u)));
       }
     }
     for (std::size_t i = heap.size() / 2; i-- > 0;) sift_down(i);
@@ -295,7 +302,7 @@ struct ReplicatorQueue::Impl {
   ReplicatorUser& create(std::string_view name, std::uint32_t h, UnixTime last_update) {
     const std::uint32_t slot = alloc_slot();
     ReplicatorUser& u = at(slot);
-    u.username.assign(name.data(), name.size());
+    u.username = names.store(name);
     u.last_update = last_update;
     slot_of(u) = slot;
     heap_pos_of(u) = kNoHeapPos;
@@ -304,6 +311,18 @@ struct ReplicatorQueue::Impl {
     user_count++;
     reposition(u);
     return u;
+  }
+
+  // Moves every live name into a fresh arena (drops the garbage of
+  // removed users). Peak: the live names twice, briefly.
+  void compact_names() {
+    StringArena fresh;
+    for (std::uint32_t s = 0; s < slot_count; s++) {
+      if (!live[s]) continue;
+      ReplicatorUser& u = at(s);
+      u.username = fresh.store(u.username.view());
+    }
+    names.swap(fresh);
   }
 
   void changed() {
@@ -385,13 +404,12 @@ bool ReplicatorQueue::remove(std::string_view username) {
   if (heap_pos_of(u) != kNoHeapPos) m.heap_erase(u);
   m.index_erase_at(i);
   // Reset the slot, releasing string memory.
-  release(u.username);
-  release(u.state);
-  release(u.last_error.text);
+  m.names.release(u.username);
   u = ReplicatorUser();
   m.live[slot] = false;
   m.free_slots.push_back(slot);
   m.user_count--;
+  if (m.names.wants_compaction()) m.compact_names();
   m.changed();
   return true;
 }
@@ -480,7 +498,7 @@ void ReplicatorQueue::finish_sync(ReplicatorUser& user, bool success, std::strin
     user.last_sync_failed = false;
     user.consecutive_failures = 0;
     user.last_error.kind = SyncErrorKind::kNone;
-    release(user.last_error.text);
+    user.last_error.text.clear();
   } else if (error.kind == SyncErrorKind::kNoReplicate || error.kind == SyncErrorKind::kNoReplica) {
     user.never_sync = true;
     user.last_sync_failed = false;
@@ -542,7 +560,7 @@ ReplicatorQueue::Overview ReplicatorQueue::overview() const {
         case Priority::kLow: o.queued_low++; continue;
         case Priority::kNone: break;
       }
-      if (key_of(u) <= now) {
+      if (m.key_of(u) <= now) {
         if (u.last_sync_failed) {
           o.queued_failed++;
         } else {
@@ -566,6 +584,20 @@ void ReplicatorQueue::for_each(const std::function<void(const ReplicatorUser&)>&
   }
 }
 
+std::size_t ReplicatorQueue::for_each_from(
+    std::size_t cursor, std::size_t max_users,
+    const std::function<void(const ReplicatorUser&)>& fn) const {
+  const Impl& m = *impl_;
+  std::size_t visited = 0;
+  std::size_t s = cursor;
+  for (; s < m.slot_count && visited < max_users; s++) {
+    if (!m.live[s]) continue;
+    fn(m.at(static_cast<std::uint32_t>(s)));
+    visited++;
+  }
+  return s >= m.slot_count ? kEndCursor : s;
+}
+
 void ReplicatorQueue::for_each_mutable(const std::function<void(ReplicatorUser&)>& fn) {
   Impl& m = *impl_;
   for (std::uint32_t s = 0; s < m.slot_count; s++) {
@@ -583,10 +615,6 @@ std::string ReplicatorQueue::check_invariants_for_test() const {
     live++;
     const ReplicatorUser& u = m.at(s);
     if (u.slot_ != s) return fmt::format("user {} slot {} != {}", u.username, u.slot_, s);
-    if (u.key_ != m.compute_key(u)) {
-      return fmt::format("user {} cached key {} != computed {}", u.username, u.key_,
-                         m.compute_key(u));
-    }
     const bool should = !u.popped && !u.never_sync;
     if (should) want_heap++;
     if (should != (u.heap_pos_ != kNoHeapPos)) {
@@ -595,8 +623,12 @@ std::string ReplicatorQueue::check_invariants_for_test() const {
     if (should) {
       if (u.heap_pos_ >= m.heap.size()) return fmt::format("user {} bad heap pos", u.username);
       const Impl::HeapItem& it = m.heap[u.heap_pos_];
-      if (it.slot != s || it.key != u.key_ || it.rank != rank_of(u.priority)) {
+      if (it.slot != s || it.rank != rank_of(u.priority)) {
         return fmt::format("user {} heap item stale", u.username);
+      }
+      if (it.key != m.compute_key(u)) {
+        return fmt::format("user {} cached key {} != computed {}", u.username, it.key,
+                           m.compute_key(u));
       }
     }
     const std::size_t b = m.find_bucket(u.username, hash32(u.username));

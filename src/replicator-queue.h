@@ -23,6 +23,10 @@
 // Storage: users live in fixed-size chunks (stable addresses: a
 // ReplicatorUser& stays valid until remove()), indexed by an open-addressing
 // hash on the username and by an indexed binary heap of (key, slot).
+// Usernames are packed into a StringArena owned by the queue; state and
+// error texts are CompactStrings (8 bytes each, nothing allocated when
+// empty). About 96 bytes per record + the name + 16 (index) + 16 (heap):
+// ~140 bytes per user with short names and no dsync state (stock: ~154).
 //
 // Not thread-safe: owned by the replicator's single event-loop thread.
 #pragma once
@@ -36,6 +40,7 @@
 #include <string_view>
 
 #include "clock.h"
+#include "compact-string.h"
 #include "priority.h"
 #include "sync-error.h"
 
@@ -60,18 +65,37 @@ struct QueueSettings {
 // Returned by next_sync_time() for never_sync users.
 inline constexpr std::int64_t kNeverDue = std::numeric_limits<std::int64_t>::max();
 
+// SyncError as a user record stores it: the same fields, the text as an
+// 8-byte CompactString (16 bytes instead of 40). Converts both ways.
+struct StoredSyncError {
+  SyncErrorKind kind = SyncErrorKind::kNone;
+  CompactString text;  // one line, safe to log
+
+  StoredSyncError() = default;
+  StoredSyncError(const SyncError& e) : kind(e.kind), text(e.text) {}  // NOLINT: implicit
+  StoredSyncError& operator=(const SyncError& e) {
+    kind = e.kind;
+    text = e.text;
+    return *this;
+  }
+  operator SyncError() const { return SyncError{kind, text.str()}; }  // NOLINT
+};
+
 // One user's replication record (spec §6.2). Timestamps are Unix seconds, 0 = never.
 // Obtain records only from ReplicatorQueue; change ordering fields only
 // through its methods (update/modify/begin_sync/finish_sync/defer...).
+// A record copied out of the queue is independent (its strings are copied).
 struct ReplicatorUser {
-  std::string username;            // exact, case-sensitive key
-  std::string state;               // last dsync state (opaque base64); empty = none
+  // Exact, case-sensitive key. In the queue it points into the queue's
+  // name arena: never assign it there (modify() must not change it).
+  CompactString username;
+  CompactString state;             // last dsync state (opaque base64); empty = none
   UnixTime last_update = 0;        // when priority was last raised (or NOTIFY/import/ADD)
   UnixTime last_fast_sync = 0;     // start of the last sync attempt of any kind
   UnixTime last_full_sync = 0;     // start of the last full sync
   UnixTime last_successful_sync = 0;  // completion of the last OK sync
   UnixTime not_before = 0;         // not due before this (defer()); 0 = no hold. Not persisted.
-  SyncError last_error;            // kind + text of the last failure (kind none after success)
+  StoredSyncError last_error;      // kind + text of the last failure (kind none after success)
   std::uint32_t consecutive_failures = 0;  // failed attempts since the last success
   Priority priority = Priority::kNone;  // highest pending request
   // While popped after begin_sync(): the priority the sync is serving (export
@@ -87,8 +111,8 @@ struct ReplicatorUser {
 
  private:
   friend class ReplicatorQueue;
-  // Queue bookkeeping; meaningless outside ReplicatorQueue.
-  UnixTime key_ = 0;                // cached next_sync_time()
+  // Queue bookkeeping; meaningless outside ReplicatorQueue. (The ordering
+  // key is cached in the heap item, not here: 8 bytes less per user.)
   std::uint32_t slot_ = 0;          // index in the queue's chunk storage
   std::uint32_t heap_pos_ = kNoHeapPos;  // position in the heap, or kNoHeapPos
   static constexpr std::uint32_t kNoHeapPos = 0xffffffffu;
@@ -217,6 +241,16 @@ class ReplicatorQueue {
   // Visits every user (popped ones included) in unspecified order. `fn` must
   // not add or remove users.
   void for_each(const std::function<void(const ReplicatorUser&)>& fn) const;
+  // Visits up to `max_users` users (popped ones included) in storage order,
+  // starting at position `cursor` (0 = the start), and returns the position
+  // to continue from, or kEndCursor when every user was visited. Between
+  // calls the queue may change: users removed meanwhile are not visited,
+  // users added meanwhile may or may not be (a removed and re-added name can
+  // be visited twice). Lets a big walk (the state file export) run in
+  // slices without copying every name first. `fn` must not add or remove users.
+  static constexpr std::size_t kEndCursor = std::numeric_limits<std::size_t>::max();
+  std::size_t for_each_from(std::size_t cursor, std::size_t max_users,
+                            const std::function<void(const ReplicatorUser&)>& fn) const;
   // Like for_each, but fields may be changed; every visited user is
   // repositioned afterwards. `fn` must not change username or popped.
   void for_each_mutable(const std::function<void(ReplicatorUser&)>& fn);
@@ -227,10 +261,8 @@ class ReplicatorQueue {
 
  private:
   struct Impl;
-  static UnixTime& key_of(ReplicatorUser& u) { return u.key_; }
   static std::uint32_t& slot_of(ReplicatorUser& u) { return u.slot_; }
   static std::uint32_t& heap_pos_of(ReplicatorUser& u) { return u.heap_pos_; }
-  static UnixTime key_of(const ReplicatorUser& u) { return u.key_; }
   static std::uint32_t heap_pos_of(const ReplicatorUser& u) { return u.heap_pos_; }
   static constexpr std::uint32_t kNoHeapPos = ReplicatorUser::kNoHeapPos;
   std::unique_ptr<Impl> impl_;

@@ -888,5 +888,103 @@ TEST(QueueBasics, ForEachMutableRepositions) {
   EXPECT_EQ(q.pop(), nullptr);
 }
 
+TEST(QueueStorage, RecordIsCompact) {
+  // 2 CompactStrings, 5 timestamps, the stored error, counters and flags,
+  // slot and heap position: stock keeps ~154 bytes per user in total.
+  EXPECT_LE(sizeof(ReplicatorUser), 96u);
+}
+
+TEST(QueueStorage, NamesSurviveRemovalsAndCompaction) {
+  ManualClock clock(1'700'000'000);
+  ReplicatorQueue q(clock, vector_settings());
+  constexpr int kUsers = 20000;
+  auto name = [](int i) { return "user" + std::to_string(i) + "@example.com"; };
+  for (int i = 0; i < kUsers; i++) {
+    ReplicatorUser& u = q.get(name(i));
+    EXPECT_TRUE(u.username.borrowed());  // packed in the queue's arena
+  }
+  // A long name is stored on its own.
+  const std::string long_name(20000, 'z');
+  EXPECT_FALSE(q.get(long_name).username.borrowed());
+  // Removing most users leaves more garbage than live names: the arena is
+  // compacted along the way, and every survivor keeps its name.
+  for (int i = 0; i < kUsers; i++) {
+    if (i % 10 != 3) {
+      ASSERT_TRUE(q.remove(name(i)));
+    }
+  }
+  EXPECT_EQ(q.size(), static_cast<std::size_t>(kUsers / 10 + 1));
+  EXPECT_EQ(q.check_invariants_for_test(), "");
+  for (int i = 3; i < kUsers; i += 10) {
+    const ReplicatorUser* u = q.lookup(name(i));
+    ASSERT_NE(u, nullptr) << name(i);
+    EXPECT_EQ(u->username, name(i));
+  }
+  EXPECT_NE(q.lookup(long_name), nullptr);
+  // Freed slots take new names.
+  for (int i = 0; i < 100; i++) q.get("new" + std::to_string(i));
+  EXPECT_EQ(q.check_invariants_for_test(), "");
+  EXPECT_EQ(q.lookup("new7")->username, "new7");
+}
+
+TEST(QueueStorage, CopiedRecordOutlivesTheQueue) {
+  ManualClock clock(1'700'000'000);
+  ReplicatorUser copy;
+  {
+    ReplicatorQueue q(clock, vector_settings());
+    ReplicatorUser& u = q.get("alice");
+    q.modify(u, [](ReplicatorUser& x) {
+      x.state = "c3RhdGU=";
+      x.last_error = SyncError{SyncErrorKind::kTimeout, "dsync timed out"};
+    });
+    copy = u;
+  }
+  EXPECT_EQ(copy.username, "alice");
+  EXPECT_FALSE(copy.username.borrowed());
+  EXPECT_EQ(copy.state, "c3RhdGU=");
+  SyncError e = copy.last_error;
+  EXPECT_EQ(e.kind, SyncErrorKind::kTimeout);
+  EXPECT_EQ(e.text, "dsync timed out");
+}
+
+TEST(QueueStorage, ForEachFromVisitsEveryUserOnceInSlices) {
+  ManualClock clock(1'700'000'000);
+  ReplicatorQueue q(clock, vector_settings());
+  for (int i = 0; i < 1000; i++) q.get("u" + std::to_string(i));
+  for (int i = 0; i < 1000; i += 7) q.remove("u" + std::to_string(i));
+  ReplicatorUser* popped = q.pop();  // popped users are visited too
+  ASSERT_NE(popped, nullptr);
+  std::set<std::string> seen;
+  std::size_t calls = 0;
+  std::size_t cursor = 0;
+  while (cursor != ReplicatorQueue::kEndCursor) {
+    std::size_t n = 0;
+    cursor = q.for_each_from(cursor, 64, [&](const ReplicatorUser& u) {
+      EXPECT_TRUE(seen.insert(u.username).second) << u.username;
+      n++;
+    });
+    EXPECT_LE(n, 64u);
+    calls++;
+  }
+  EXPECT_EQ(seen.size(), q.size());
+  EXPECT_EQ(calls, (q.size() + 63) / 64);
+  EXPECT_EQ(seen.count(popped->username.str()), 1u);
+  // Removed between slices: not visited.
+  std::size_t c = q.for_each_from(0, 10, [](const ReplicatorUser&) {});
+  ASSERT_NE(c, ReplicatorQueue::kEndCursor);
+  q.remove("u999");
+  bool saw_removed = false;
+  while (c != ReplicatorQueue::kEndCursor) {
+    c = q.for_each_from(c, 100, [&](const ReplicatorUser& u) {
+      if (u.username == "u999") saw_removed = true;
+    });
+  }
+  EXPECT_FALSE(saw_removed);
+  // An empty queue ends at once.
+  ReplicatorQueue empty(clock, vector_settings());
+  EXPECT_EQ(empty.for_each_from(0, 10, [](const ReplicatorUser&) { FAIL(); }),
+            ReplicatorQueue::kEndCursor);
+}
+
 }  // namespace
 }  // namespace drepl

@@ -1,6 +1,8 @@
 // replicator/main.cc: dovecot-replicator's entry point. Parses the command
 // line, sets up logging (Dovecot framing under the master, plain text
 // standalone) and runs the replicator or (--aggregator) the aggregator.
+#include <malloc.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -10,6 +12,11 @@
 #include "master-service.h"
 
 int main(int argc, char** argv) {
+  // One malloc arena: glibc gives every thread that allocates (the state
+  // writer's fsync worker, Asio's resolver) an arena that reserves 64 MiB
+  // of address space, and the master's vsz_limit (RLIMIT_AS, default 256M)
+  // counts reserved address space, not resident memory.
+  mallopt(M_ARENA_MAX, 1);
   drepl::CliOptions options;
   int exit_code = 0;
   if (!drepl::parse_cli(argc, argv, &options, &exit_code)) return exit_code;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <string_view>
 
 #include "logger.h"
 #include "queue-file.h"
@@ -18,7 +19,9 @@
 namespace drepl {
 namespace {
 
+// Users formatted per loop turn, and the write size of the stream buffer.
 constexpr std::size_t kUsersPerChunk = 20000;
+constexpr std::size_t kBufferBytes = 1 << 20;
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -27,27 +30,34 @@ std::string dir_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-}  // namespace
+int open_tmp(const std::string& tmp) {
+  return ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
 
-std::string write_file_atomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return fmt::format("open({}) failed: {}", tmp, errno_text(errno));
+// Writes all of `data` to `fd`; "" or the error ("write(<tmp>) failed: ...").
+std::string write_all(int fd, std::string_view data, const std::string& tmp) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, std::min<std::size_t>(data.size() - off, 1 << 20));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fmt::format("write({}) failed: {}", tmp, errno_text(errno));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return "";
+}
+
+// fsync + close `fd` (always closed), rename `tmp` over `path`, fsync `dir`.
+// On failure `tmp` is removed. Allocates only to report an error.
+std::string finish_tmp(int fd, const std::string& tmp, const std::string& path,
+                       const std::string& dir) {
   auto fail = [&](const char* call, const std::string& what) {
     std::string err = fmt::format("{}({}) failed: {}", call, what, errno_text(errno));
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
     return err;
   };
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, std::min<std::size_t>(data.size() - off, 1 << 20));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write", tmp);
-    }
-    off += static_cast<std::size_t>(n);
-  }
   if (::fsync(fd) < 0) return fail("fsync", tmp);
   if (::close(fd) < 0) {
     fd = -1;
@@ -55,7 +65,6 @@ std::string write_file_atomically(const std::string& path, const std::string& da
   }
   fd = -1;
   if (::rename(tmp.c_str(), path.c_str()) < 0) return fail("rename", tmp);
-  std::string dir = dir_of(path);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
@@ -64,11 +73,35 @@ std::string write_file_atomically(const std::string& path, const std::string& da
   return "";
 }
 
+}  // namespace
+
+std::string write_file_atomically(const std::string& path, const std::string& data) {
+  const std::string tmp = path + ".tmp";
+  int fd = open_tmp(tmp);
+  if (fd < 0) return fmt::format("open({}) failed: {}", tmp, errno_text(errno));
+  std::string err = write_all(fd, data, tmp);
+  if (!err.empty()) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  return finish_tmp(fd, tmp, path, dir_of(path));
+}
+
 StateWriter::StateWriter(asio::io_context& io, ReplicatorQueue& queue, std::string path,
                          std::chrono::milliseconds debounce)
-    : io_(io), queue_(queue), path_(std::move(path)), debounce_(debounce), timer_(io) {}
+    : io_(io),
+      queue_(queue),
+      path_(std::move(path)),
+      debounce_(debounce),
+      timer_(io),
+      tmp_path_(path_ + ".tmp"),
+      dir_(dir_of(path_)) {}
 
-StateWriter::~StateWriter() { join_worker(); }
+StateWriter::~StateWriter() {
+  join_worker();
+  abandon_snapshot();
+}
 
 void StateWriter::join_worker() {
   if (worker_.joinable()) worker_.join();
@@ -100,35 +133,69 @@ void StateWriter::arm() {
 void StateWriter::begin_snapshot() {
   if (!dirty_) return;
   dirty_ = false;
-  building_ = true;
   build_started_ = std::chrono::steady_clock::now();
-  names_.clear();
-  names_.reserve(queue_.size());
-  queue_.for_each([this](const ReplicatorUser& u) { names_.push_back(u.username); });
-  pos_ = 0;
+  tmp_fd_ = open_tmp(tmp_path_);
+  if (tmp_fd_ < 0) {
+    write_finished(false, fmt::format("open({}) failed: {}", tmp_path_, errno_text(errno)), 0,
+                   std::chrono::steady_clock::now() - build_started_);
+    return;
+  }
+  building_ = true;
+  cursor_ = 0;
   users_in_snapshot_ = 0;
-  snapshot_.clear();
+  stream_error_.clear();
+  buffer_.clear();
+  buffer_.reserve(kBufferBytes + 64 * 1024);
   format_chunk();
+}
+
+bool StateWriter::flush_buffer() {
+  if (stream_error_.empty() && !buffer_.empty()) {
+    stream_error_ = write_all(tmp_fd_, buffer_, tmp_path_);
+  }
+  buffer_.clear();
+  return stream_error_.empty();
+}
+
+void StateWriter::abandon_snapshot() {
+  building_ = false;
+  if (tmp_fd_ >= 0) {
+    ::close(tmp_fd_);
+    ::unlink(tmp_path_.c_str());
+    tmp_fd_ = -1;
+  }
+  std::string().swap(buffer_);
 }
 
 void StateWriter::format_chunk() {
   if (!building_) return;  // flush_now() took over
   if (stopped_) {
-    building_ = false;
+    abandon_snapshot();
     return;
   }
-  std::size_t end = std::min(names_.size(), pos_ + kUsersPerChunk);
-  for (; pos_ < end; ++pos_) {
-    const ReplicatorUser* u = queue_.lookup(names_[pos_]);
-    if (u == nullptr) continue;  // removed meanwhile
-    append_queue_record(snapshot_, *u);
+  cursor_ = queue_.for_each_from(cursor_, kUsersPerChunk, [this](const ReplicatorUser& u) {
+    if (!stream_error_.empty()) return;
+    append_queue_record(buffer_, u);
     ++users_in_snapshot_;
+    if (buffer_.size() >= kBufferBytes) flush_buffer();
+  });
+  if (!stream_error_.empty()) {
+    std::string err = stream_error_;
+    abandon_snapshot();
+    write_finished(false, err, 0, std::chrono::steady_clock::now() - build_started_);
+    return;
   }
-  if (pos_ < names_.size()) {
+  if (cursor_ != ReplicatorQueue::kEndCursor) {
     asio::post(io_, [this] { format_chunk(); });
     return;
   }
-  std::vector<std::string>().swap(names_);
+  if (!flush_buffer()) {
+    std::string err = stream_error_;
+    abandon_snapshot();
+    write_finished(false, err, 0, std::chrono::steady_clock::now() - build_started_);
+    return;
+  }
+  std::string().swap(buffer_);
   building_ = false;
   start_write();
 }
@@ -138,10 +205,11 @@ void StateWriter::start_write() {
   writing_ = true;
   auto started = build_started_;
   std::size_t users = users_in_snapshot_;
-  std::string data = std::move(snapshot_);
-  snapshot_.clear();
-  worker_ = std::thread([this, data = std::move(data), users, started]() mutable {
-    std::string err = write_file_atomically(path_, data);
+  int fd = tmp_fd_;
+  tmp_fd_ = -1;
+  // The worker only syncs and renames: nothing to allocate unless it fails.
+  worker_ = std::thread([this, fd, users, started] {
+    std::string err = finish_tmp(fd, tmp_path_, path_, dir_);
     auto took = std::chrono::steady_clock::now() - started;
     asio::post(io_, [this, err = std::move(err), users, took] {
       write_finished(err.empty(), err, users, took);
@@ -174,9 +242,7 @@ void StateWriter::write_finished(bool ok, std::string error, std::size_t users,
 bool StateWriter::flush_now() {
   join_worker();
   writing_ = false;
-  building_ = false;
-  std::vector<std::string>().swap(names_);
-  snapshot_.clear();
+  abandon_snapshot();
   auto started = std::chrono::steady_clock::now();
   auto r = export_queue_file(queue_, path_);
   last_cost_ = std::chrono::steady_clock::now() - started;

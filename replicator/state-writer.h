@@ -8,9 +8,14 @@
 // (default 100 ms) after the first change, or twice as long as the last
 // rewrite took if that is longer (a few ms for thousands of users, about
 // 3 s for a million). Changes arriving meanwhile ride along with the next
-// rewrite. The snapshot is formatted on the loop in chunks (a million users
-// never stall it for long) and written by a worker thread. flush_now()
-// writes synchronously (shutdown, master death).
+// rewrite. The snapshot is formatted on the loop in slices of users and
+// streamed to <path>.tmp through a 1 MiB buffer (a million users never
+// stall the loop for long, and never sit in memory as one big string);
+// a worker thread then does the fsync/rename/directory fsync. A slice walk
+// is not a point-in-time copy: a user changed meanwhile is written as it is
+// when its slice is formatted, and the next rewrite (the change marked the
+// writer dirty) catches up. flush_now() writes synchronously (shutdown,
+// master death).
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -21,7 +26,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "replicator-queue.h"
 
@@ -56,6 +60,8 @@ class StateWriter {
   void arm();
   void begin_snapshot();
   void format_chunk();
+  bool flush_buffer();
+  void abandon_snapshot();
   void start_write();
   void write_finished(bool ok, std::string error, std::size_t users,
                       std::chrono::steady_clock::duration took);
@@ -71,10 +77,13 @@ class StateWriter {
   bool building_ = false;
   bool writing_ = false;
   bool stopped_ = false;
-  std::vector<std::string> names_;
-  std::size_t pos_ = 0;
+  std::string tmp_path_;  // <path>.tmp
+  std::string dir_;       // its directory (fsync'd after the rename)
+  int tmp_fd_ = -1;       // open while a snapshot is being streamed
+  std::size_t cursor_ = 0;  // ReplicatorQueue::for_each_from() position
   std::size_t users_in_snapshot_ = 0;
-  std::string snapshot_;
+  std::string buffer_;      // formatted lines not yet written (< ~1 MiB)
+  std::string stream_error_;  // first write error of this snapshot
   std::chrono::steady_clock::time_point build_started_{};
   std::chrono::steady_clock::duration last_cost_{};
   std::thread worker_;

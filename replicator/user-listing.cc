@@ -31,7 +31,7 @@ void UserListing::stop() {
 void UserListing::start_full_listing() {
   if (stopped_ || full_) return;
   started_ = std::chrono::steady_clock::now();
-  reconciler_.begin(clock_.now());
+  reconciler_.begin(clock_.now(), queue_.size());
   full_ = std::make_shared<UserLister>(
       io_, auth_socket_, "*",
       [this](std::vector<std::string>& names) {

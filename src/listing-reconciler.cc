@@ -1,6 +1,8 @@
 // src/listing-reconciler.cc: see listing-reconciler.h.
 #include "listing-reconciler.h"
 
+#include <algorithm>
+
 namespace drepl {
 
 std::uint64_t ListingReconciler::hash_name(std::string_view username) {
@@ -13,8 +15,9 @@ std::uint64_t ListingReconciler::hash_name(std::string_view username) {
   return h;
 }
 
-void ListingReconciler::begin(UnixTime started_at) {
-  seen_.clear();
+void ListingReconciler::begin(UnixTime started_at, std::size_t expected_users) {
+  std::vector<std::uint64_t>().swap(seen_);
+  seen_.reserve(expected_users);
   seen_count_ = 0;
   started_at_ = started_at;
   active_ = true;
@@ -22,17 +25,18 @@ void ListingReconciler::begin(UnixTime started_at) {
 
 void ListingReconciler::saw(std::string_view username) {
   if (!active_) return;
-  seen_.insert(hash_name(username));
+  seen_.push_back(hash_name(username));
   ++seen_count_;
 }
 
 std::vector<std::string> ListingReconciler::finish(const ReplicatorQueue& queue) {
   std::vector<std::string> stale;
   if (active_ && seen_count_ > 0) {
+    std::sort(seen_.begin(), seen_.end());
     queue.for_each([&](const ReplicatorUser& u) {
       if (u.popped || u.priority != Priority::kNone) return;
       if (u.last_update >= started_at_) return;
-      if (seen_.count(hash_name(u.username)) != 0) return;
+      if (std::binary_search(seen_.begin(), seen_.end(), hash_name(u.username))) return;
       stale.push_back(u.username);
     });
   }
@@ -41,7 +45,7 @@ std::vector<std::string> ListingReconciler::finish(const ReplicatorQueue& queue)
 }
 
 void ListingReconciler::abandon() {
-  std::unordered_set<std::uint64_t>().swap(seen_);
+  std::vector<std::uint64_t>().swap(seen_);
   seen_count_ = 0;
   active_ = false;
 }

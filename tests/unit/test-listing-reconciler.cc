@@ -93,5 +93,22 @@ TEST_F(ListingReconcilerTest, ManyUsers) {
   }
 }
 
+TEST_F(ListingReconcilerTest, RepeatedNamesAndASecondListingStartFresh) {
+  for (int i = 0; i < 1000; ++i) queue_.get_listed("u" + std::to_string(i), 0);
+  clock_.advance(1);
+  ListingReconciler r;
+  r.begin(clock_.now(), queue_.size());
+  for (int i = 999; i >= 0; --i) r.saw("u" + std::to_string(i));  // any order
+  r.saw("u5");  // a userdb may list a name twice
+  EXPECT_EQ(r.seen_count(), 1001u);
+  EXPECT_TRUE(r.finish(queue_).empty());
+  // The next listing forgets the names of the previous one.
+  r.begin(clock_.now(), 0);
+  r.saw("u1");
+  auto stale = r.finish(queue_);
+  EXPECT_EQ(stale.size(), 999u);
+  EXPECT_EQ(std::count(stale.begin(), stale.end(), "u1"), 0);
+}
+
 }  // namespace
 }  // namespace drepl

@@ -186,7 +186,7 @@ void Brain::on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& 
   switch (breakers_.admit(destination)) {
     case BreakerAdmission::kRejected:
       if (metrics_) metrics_->record_skipped(SyncSkipReason::kBreakerOpen);
-      queue_.defer(*user, breakers_.next_probe_time(destination));
+      refused_by_breaker(*user, destination);
       release(idx);
       return;
     case BreakerAdmission::kTrial:
@@ -246,10 +246,46 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
   state_.mark_dirty();
 }
 
+void Brain::refused_by_breaker(ReplicatorUser& user, const std::string& destination) {
+  // Shown like a failed sync (stock status: failed, "Waiting 'failed'"), but
+  // no attempt was made: the timestamps, the full-sync bookkeeping and the
+  // backoff stay as they were (failures become at least 1, never more).
+  SyncError error{SyncErrorKind::kConnectRefused, "replica looks down"};
+  if (auto it = down_errors_.find(destination); it != down_errors_.end()) error = it->second;
+  error.text += " (not attempted: replica looks down, next probe soon)";
+  std::string name = user.username;
+  queue_.defer(user, breakers_.next_probe_time(destination));  // pushes it back
+  queue_.modify(user, [&](ReplicatorUser& u) {
+    u.priority = Priority::kNone;  // as after a failed sync; retried with the probe
+    u.last_sync_failed = true;
+    u.retry_now = true;  // due at not_before (the probe), not after the backoff
+    u.consecutive_failures = std::max<std::uint32_t>(u.consecutive_failures, 1);
+    u.last_error = error;
+  });
+  // Nobody waiting for a sync of this user gets one before the probe.
+  waiters_.answer_all(name, false, answer_fn_);
+  log_debug("replication({}): not synced, {} looks down", name, destination);
+  state_.mark_dirty();
+}
+
+void Brain::wait_for_probe(ReplicatorUser& user, const std::string& destination) {
+  if (!breakers_.is_open(destination)) return;
+  UnixTime probe = breakers_.next_probe_time(destination);
+  queue_.modify(user, [&](ReplicatorUser& u) {
+    u.retry_now = true;
+    u.not_before = probe;
+  });
+}
+
 void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, bool trial) {
   bool was_open = breakers_.is_open(destination);
   bool closed = r.ok ? breakers_.record_success(destination, trial)
                      : breakers_.record_failure(destination, r.error.kind, trial);
+  if (!breakers_.is_open(destination)) {
+    down_errors_.erase(destination);
+  } else if (!r.ok && sync_error_is_destination_down(r.error.kind)) {
+    down_errors_[destination] = r.error;
+  }
   if (closed) {
     std::size_t n = queue_.retry_failed_now([](const ReplicatorUser& u) {
       return u.not_before != 0 || sync_error_is_destination_down(u.last_error.kind);
@@ -320,6 +356,7 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     removed(username);
   } else {
     queue_.finish_sync(*user, false, "", r.error);
+    if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
     waiters_.finish_sync(username, seq, false, answer_fn_);
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {
       waiters_.answer_all(username, false, answer_fn_);

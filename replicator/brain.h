@@ -12,13 +12,18 @@
 //     synced (kNoReplicate); mail_replica from userdb, else the global
 //     plugin/mail_replica; empty -> never synced (kNoReplica); lookup
 //     failure -> a failed attempt (retried with backoff).
-//  2. destination circuit breaker: open and no probe due -> deferred until
-//     the next probe (not a failure).
+//  2. destination circuit breaker: open and no probe due -> no dsync; the
+//     user is marked failed with the destination's last error ("(not
+//     attempted)", not counted as another attempt) and offered again at the
+//     breaker's next probe.
 //  3. dsync through doveadm-server (dsync-client.h), explicit destination,
 //     no -d/-U, -f when full or forced, -s state; per-sync timeouts.
 //  4. finish: queue finish_sync(); NOUSER -> removed; waiters answered
 //     (+ only by a sync that started after they registered); breaker fed;
-//     refill.
+//     refill. A user that failed because its destination is down waits for
+//     the breaker's next probe (2..60 s) instead of the failure backoff
+//     (5 min .. 1 h): while any user waits for a down destination, one of
+//     them probes it, and all of them are retried as soon as it answers.
 // A REMOVE while a dsync runs is safe: the late result is discarded.
 #pragma once
 
@@ -137,6 +142,11 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& result);
   void release(std::size_t idx);
   void feed_breaker(const std::string& destination, const DsyncResult& result, bool trial);
+  // The breaker of `destination` refused the sync of popped `user`.
+  void refused_by_breaker(ReplicatorUser& user, const std::string& destination);
+  // Failed `user` (pushed back) retries at the next probe of `destination`
+  // when that destination's breaker is open.
+  void wait_for_probe(ReplicatorUser& user, const std::string& destination);
   void answer(const SyncWaiter& waiter, bool success);
   void removed(const std::string& username);
   void maybe_recheck_never_sync(ReplicatorUser& user);
@@ -160,6 +170,9 @@ class Brain final : public NotifySink, public DoveadmBackend {
   asio::steady_timer waiter_timer_;
   std::uint64_t next_tag_ = 0;
   std::unordered_map<std::uint64_t, SyncDone> sync_done_;
+  // Last destination-down error of each destination whose breaker is open
+  // (shown for the users it refuses).
+  std::unordered_map<std::string, SyncError> down_errors_;
   SyncAnswerFn answer_fn_;
   SyncCounters* metrics_ = nullptr;
   const MillisClock* metrics_clock_ = nullptr;

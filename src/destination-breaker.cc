@@ -80,7 +80,12 @@ bool DestinationBreakers::is_open(std::string_view destination) const {
 UnixTime DestinationBreakers::next_probe_time(std::string_view destination) const {
   auto it = states_.find(destination);
   if (it == states_.end() || !it->second.open) return 0;
-  return it->second.next_probe;
+  const State& s = it->second;
+  const UnixTime now = clock_.now();
+  if (s.trial_running && now - s.trial_started < settings_.trial_timeout_secs) {
+    return std::max(s.next_probe, now + std::max<std::int64_t>(s.interval, 1));
+  }
+  return s.next_probe;
 }
 
 std::vector<DestinationBreakers::Status> DestinationBreakers::snapshot() const {

@@ -48,7 +48,7 @@ struct BreakerSettings {
 enum class BreakerAdmission : unsigned char {
   kAllowed,   // closed: start the sync (report its outcome with trial = false)
   kTrial,     // open, probe due: start this one sync as the trial (trial = true)
-  kRejected,  // open: don't start; retry at next_probe_time() (ReplicatorQueue::defer)
+  kRejected,  // open: don't start; offer it again at next_probe_time()
 };
 
 class DestinationBreakers {
@@ -74,7 +74,14 @@ class DestinationBreakers {
 
   // True while `destination` is open (trials included).
   bool is_open(std::string_view destination) const;
-  // When the next trial may start (Unix seconds); 0 when closed.
+  // When the next trial may start (Unix seconds); 0 when closed. While a
+  // trial runs, not before now + the current probe interval: the trial's
+  // outcome comes first (a success closes the breaker and the caller retries
+  // its users at once; a failure sets a later probe). So a caller holding a
+  // rejected sync until this time never gets it back before a trial could
+  // start - without that floor, the time would be in the past during a
+  // trial and every rejected user would come straight back (a busy loop of
+  // userdb lookups for as long as a hung trial lasts).
   UnixTime next_probe_time(std::string_view destination) const;
 
   // One destination's state, for status output and logs.

@@ -47,6 +47,7 @@ class BrainTest : public ::testing::Test {
         auto f = split_tab(lines[i]);
         if (f[0] == "VERSION") c.send("VERSION\t1\t1\nSPID\t1\n");
         if (f[0] != "USER") continue;
+        ++user_lookups_;
         auto it = userdb_fields_.find(f[2]);
         if (it == userdb_fields_.end()) {
           c.send("NOTFOUND\t" + f[1] + "\n");
@@ -112,6 +113,7 @@ class BrainTest : public ::testing::Test {
   std::set<FakeConn*> handled_;
   std::vector<std::string> commands_;
   std::map<std::string, std::shared_ptr<FakeConn>> running_;
+  int user_lookups_ = 0;  // USER requests the fake auth server answered
 };
 
 constexpr const char* kOk = "+\nSTATE2\t\n+\n";
@@ -208,6 +210,108 @@ TEST_F(BrainTest, FailedDsyncToUnreachableTcpReplicaIsConnectRefused) {
   // The breaker for the down replica is open now.
   EXPECT_TRUE(breakers_.is_open("tcp:127.0.0.1:31091"));
   EXPECT_FALSE(breakers_.is_open("tcp:127.0.0.1:31090"));
+}
+
+// Nothing listens on 127.0.0.1:35991 (the faults helper's port range): a
+// replica that is down. doveadm-server's "-UNKNOWN" makes the brain probe it.
+constexpr const char* kDownReplica = "tcp:127.0.0.1:35991";
+constexpr const char* kDsyncFailed = "+\n\n-UNKNOWN\n";
+
+// Regression: every user waiting for a down replica used to fail one by one
+// (one trial each, 2+4+8+... s apart) and then wait the 5-minute failure
+// backoff, so once all of them had failed nobody probed the replica any more
+// and its return went unnoticed for 5 minutes (up to 1 h after repeated
+// failures). Now a user refused by the open breaker shows as failed at once,
+// and every such user is offered again at the next probe.
+TEST_F(BrainTest, DownReplicaIsProbedUntilEveryUserWaitingForItIsSynced) {
+  const std::vector<std::string> users = {"d1", "d2", "d3"};
+  for (const std::string& u : users) {
+    userdb_fields_[u] = std::string("home=/h\tmail_replica=") + kDownReplica;
+    reply_for_[u] = kDsyncFailed;
+  }
+  brain_->start();
+  for (const std::string& u : users) brain_->notify(u, Priority::kHigh);
+  auto all_failed = [&] {
+    for (const std::string& u : users) {
+      const ReplicatorUser* x = queue_.lookup(u);
+      if (x == nullptr || x->popped || !x->last_sync_failed) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(run_until(io_, all_failed));
+  const UnixTime t0 = clock_.now();
+  // max_conns 2: d1 and d2 ran and failed (the first opened the breaker); d3
+  // was refused without a dsync.
+  ASSERT_EQ(commands_.size(), 2u);
+  EXPECT_TRUE(breakers_.is_open(kDownReplica));
+  for (const std::string& u : users) {
+    const ReplicatorUser& x = *queue_.lookup(u);
+    EXPECT_EQ(x.last_error.kind, SyncErrorKind::kConnectRefused) << u;
+    EXPECT_NE(SyncError(x.last_error).text.find("connect(127.0.0.1:35991) failed"), std::string::npos)
+        << u << ": " << SyncError(x.last_error).text;
+    EXPECT_EQ(x.priority, Priority::kNone) << u;
+    EXPECT_EQ(x.consecutive_failures, 1u) << u;
+    // Due at the breaker's first probe, not after the 300 s failure backoff.
+    EXPECT_EQ(queue_.next_sync_time(x), t0 + 2) << u;
+  }
+  const ReplicatorUser& d3 = *queue_.lookup("d3");
+  EXPECT_EQ(d3.last_fast_sync, 0);  // never attempted
+  EXPECT_NE(SyncError(d3.last_error).text.find("not attempted"), std::string::npos);
+  ReplicatorQueue::Overview ov = queue_.overview();
+  EXPECT_EQ(ov.waiting_failed, 3u);
+  EXPECT_EQ(ov.queued_high, 0u);
+
+  // The replica is back. At the probe time one user probes it, the probe
+  // closes the breaker, and everyone who waited is synced right after.
+  for (const std::string& u : users) reply_for_[u] = kOk;
+  handled_.clear();
+  clock_.advance(2);
+  queue_.modify(*queue_.lookup("d1"), [](ReplicatorUser&) {});  // wake the brain now
+  ASSERT_TRUE(run_until(io_, [&] {
+    for (const std::string& u : users) {
+      const ReplicatorUser* x = queue_.lookup(u);
+      if (x->popped || x->last_sync_failed || x->last_successful_sync == 0) return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(commands_.size(), 5u);
+  EXPECT_FALSE(breakers_.is_open(kDownReplica));
+  ov = queue_.overview();
+  EXPECT_EQ(ov.waiting_failed + ov.queued_failed, 0u);
+}
+
+// Regression: while a trial dsync ran, a user refused by the breaker was held
+// until the probe time that had just passed, so it came straight back: one
+// userdb lookup after another for as long as the trial took (a hung replica:
+// up to replication_dsync_timeout). A sync waiter gets "-" at once.
+TEST_F(BrainTest, UsersRefusedWhileATrialRunsWaitForIt) {
+  for (const char* u : {"e1", "e2"}) {
+    userdb_fields_[u] = std::string("home=/h\tmail_replica=") + kDownReplica;
+    reply_for_[u] = kDsyncFailed;
+  }
+  brain_->start();
+  brain_->notify("e1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("e1")->last_sync_failed; }));
+  ASSERT_TRUE(breakers_.is_open(kDownReplica));
+  // Probe time: e1 becomes the trial and hangs.
+  reply_for_["e1"] = "";
+  handled_.clear();
+  running_.clear();
+  clock_.advance(2);
+  queue_.modify(*queue_.lookup("e1"), [](ReplicatorUser&) {});
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("e1") != 0; }));
+  const int lookups = user_lookups_;
+  int result = -1;
+  brain_->notify_sync("e2", [&](bool ok) { result = ok; });
+  ASSERT_TRUE(run_until(io_, [&] { return result != -1; }));
+  EXPECT_EQ(result, 0);
+  run_until(io_, [] { return false; }, std::chrono::milliseconds(200));
+  EXPECT_EQ(user_lookups_, lookups + 1);  // e2 was looked up once, then waits
+  const ReplicatorUser& e2 = *queue_.lookup("e2");
+  EXPECT_FALSE(e2.popped);
+  EXPECT_TRUE(e2.last_sync_failed);
+  EXPECT_EQ(queue_.next_sync_time(e2), clock_.now() + 2);
+  EXPECT_EQ(commands_.size(), 2u);
 }
 
 TEST_F(BrainTest, AtMostMaxConnsRunAtOnce) {

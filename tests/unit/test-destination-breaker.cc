@@ -127,6 +127,38 @@ TEST(DestinationBreaker, LostTrialIsReplacedAfterTimeout) {
   EXPECT_EQ(b.admit(kDest), BreakerAdmission::kTrial);
 }
 
+// While a trial runs, a sync rejected meanwhile is held at least one probe
+// interval: next_probe_time() is never "now or earlier" then (the brain
+// would get the user straight back and loop on userdb lookups for as long as
+// a hung trial lasts).
+TEST(DestinationBreaker, NextProbeTimeDuringATrialIsNotInThePast) {
+  ManualClock clock(1000);
+  BreakerSettings s;
+  s.trial_timeout_secs = 100;
+  DestinationBreakers b(clock, s);
+  b.record_failure(kDest, SyncErrorKind::kTimeout, false);
+  EXPECT_EQ(b.next_probe_time(kDest), 1002);
+  clock.set(1002);
+  ASSERT_EQ(b.admit(kDest), BreakerAdmission::kTrial);
+  EXPECT_EQ(b.next_probe_time(kDest), 1004);  // now + interval (2)
+  clock.set(1050);  // the trial hangs
+  EXPECT_EQ(b.admit(kDest), BreakerAdmission::kRejected);
+  EXPECT_EQ(b.next_probe_time(kDest), 1052);
+  // The trial fails: the doubled interval counts from its end.
+  b.record_failure(kDest, SyncErrorKind::kTimeout, true);
+  EXPECT_EQ(b.next_probe_time(kDest), 1054);
+  // A lost trial (no outcome within trial_timeout_secs): the stored probe
+  // time is due again, so a new trial may start at once.
+  clock.set(1054);
+  ASSERT_EQ(b.admit(kDest), BreakerAdmission::kTrial);
+  clock.set(1054 + 100);
+  EXPECT_EQ(b.next_probe_time(kDest), 1054);
+  EXPECT_EQ(b.admit(kDest), BreakerAdmission::kTrial);
+  // Closed: 0.
+  b.record_success(kDest, true);
+  EXPECT_EQ(b.next_probe_time(kDest), 0);
+}
+
 // The brain's use of queue + breaker: 100 users on a replica that is down for
 // 120 s and 100 users on a healthy one, 4 dsync slots, syncs take < 1 s.
 // The dead replica costs one attempt per probe interval, never blocks the

@@ -205,6 +205,15 @@ def set_user_fields(node, fields, extra_users=()):
     os.utime(node.passwd, (t, t))
 
 
+def wait_userdb(node, user, field, timeout=10):
+    """Waits until node's userdb returns `field` ("key\tvalue" as `doveadm user`
+    prints it) for `user`. passwd-file looks at its file at most once a second, so
+    a lookup right after set_user_fields() may still see the old contents."""
+    return dovepair.wait_until(
+        lambda: field in node.doveadm("user", user, check=False).stdout, timeout, 0.2,
+        what="node %s userdb to return %r for %s" % (node.name, field, user))
+
+
 # --------------------------------------------------------------------------- logs
 
 # Fatal lines that are Dovecot's own documented behaviour, not a crash of ours:

@@ -367,6 +367,8 @@ class T4HungDsync(PairTest):
             faultkit.set_user_fields(a, {self.HANG_USER: "userdb_mail_replica=tcp:127.0.0.1:%d" % hang_port},
                                      extra_users=[self.HANG_USER])
             faultkit.set_user_fields(b, {}, extra_users=[self.HANG_USER])
+            faultkit.wait_userdb(a, self.HANG_USER, "mail_replica\ttcp:127.0.0.1:%d" % hang_port)
+            faultkit.wait_userdb(b, self.HANG_USER, "home\t")
             p.wait_quiet()
             a.append(self.HANG_USER, "hang-%s@e2e" % uuid.uuid4().hex[:8])
             t_hang = time.monotonic()

@@ -425,6 +425,16 @@ void Brain::notify_sync(std::string_view username, SyncDone done) {
     done(false);
     return;
   }
+  if (!user.popped && user.not_before > clock_.now() && user.last_sync_failed &&
+      sync_error_is_destination_down(user.last_error.kind)) {
+    // Its replica is down and the user waits for the breaker's next probe:
+    // no sync can happen before then, so don't keep the mail process
+    // waiting until its replication_sync_timeout. The change stays queued.
+    queue_.update(user, Priority::kHigh);
+    state_.mark_dirty();
+    done(false);
+    return;
+  }
   std::uint64_t tag = ++next_tag_;
   sync_done_.emplace(tag, std::move(done));
   waiters_.add(username, SyncWaiter{tag, tag});

@@ -314,6 +314,29 @@ TEST_F(BrainTest, UsersRefusedWhileATrialRunsWaitForIt) {
   EXPECT_EQ(commands_.size(), 2u);
 }
 
+// A sync request (sync-on-save) for a user that waits for a down replica's
+// next probe is answered "-" at once instead of after the plugin's timeout
+// (found by tests/e2e/test_sync_on_save.py: every APPEND blocked until the
+// probe while B was down). The change stays queued with high priority.
+TEST_F(BrainTest, SyncRequestForUserWaitingForADownReplicaIsAnsweredAtOnce) {
+  userdb_fields_["f1"] = std::string("home=/h\tmail_replica=") + kDownReplica;
+  reply_for_["f1"] = kDsyncFailed;
+  brain_->start();
+  brain_->notify("f1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    const ReplicatorUser* u = queue_.lookup("f1");
+    return u != nullptr && !u->popped && u->last_sync_failed;
+  }));
+  const int lookups = user_lookups_;
+  int result = -1;
+  brain_->notify_sync("f1", [&](bool ok) { result = ok; });
+  EXPECT_EQ(result, 0);  // synchronously, no lookup, no dsync
+  EXPECT_EQ(user_lookups_, lookups);
+  EXPECT_EQ(commands_.size(), 1u);
+  EXPECT_EQ(queue_.lookup("f1")->priority, Priority::kHigh);
+  EXPECT_EQ(queue_.next_sync_time(*queue_.lookup("f1")), clock_.now() + 2);
+}
+
 TEST_F(BrainTest, AtMostMaxConnsRunAtOnce) {
   for (const char* u : {"u1", "u2", "u3", "u4"}) userdb_fields_[u] = "home=/h";
   brain_->start();

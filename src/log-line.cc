@@ -1,6 +1,5 @@
 #include "log-line.h"
 
-#include <fmt/format.h>
 
 namespace drepl {
 
@@ -35,7 +34,8 @@ std::string format_master_log_line(LogLevel level, long pid, std::string_view me
   std::string out;
   out += '\x01';
   out += static_cast<char>(static_cast<unsigned char>(level) + 1);
-  out += fmt::format("{} ", pid);
+  out += std::to_string(pid);  // not fmt: this file is linked into the mail plugin
+  out += ' ';
   out += sanitize_log_text(message, max_message_bytes);
   out += '\n';
   return out;

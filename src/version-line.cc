@@ -2,7 +2,6 @@
 
 #include <charconv>
 
-#include <fmt/format.h>
 
 #include "log-line.h"
 
@@ -22,8 +21,17 @@ bool parse_uint(std::string_view s, unsigned* out) {
 
 }  // namespace
 
+// (No fmt in this file: it is linked into the mail plugin, which stays free
+// of libfmt to keep every mail process's start-up cheap.)
 std::string format_version_line(std::string_view service, unsigned major, unsigned minor) {
-  return fmt::format("VERSION\t{}\t{}\t{}\n", service, major, minor);
+  std::string out = "VERSION\t";
+  out += service;
+  out += '\t';
+  out += std::to_string(major);
+  out += '\t';
+  out += std::to_string(minor);
+  out += '\n';
+  return out;
 }
 
 Result<VersionLine> verify_version_line(std::string_view line, std::string_view service,
@@ -36,8 +44,8 @@ Result<VersionLine> verify_version_line(std::string_view line, std::string_view 
   std::size_t tab = rest.find('\t');
   std::string_view got_service = rest.substr(0, tab);
   if (got_service != service || tab == std::string_view::npos) {
-    return invalid(fmt::format("Wrong service: expected '{}', got '{}'", service,
-                               quote(got_service)));
+    return invalid("Wrong service: expected '" + std::string(service) + "', got '" +
+                   quote(got_service) + "'");
   }
   rest.remove_prefix(tab + 1);
   tab = rest.find('\t');
@@ -45,8 +53,8 @@ Result<VersionLine> verify_version_line(std::string_view line, std::string_view 
   VersionLine v;
   v.service = std::string(service);
   if (!parse_uint(major_str, &v.major) || v.major != major) {
-    return invalid(fmt::format("Incompatible major version: expected {}, got {}", major,
-                               quote(major_str)));
+    return invalid("Incompatible major version: expected " + std::to_string(major) + ", got " +
+                   quote(major_str));
   }
   if (tab == std::string_view::npos) return invalid("Invalid minor version: " + quote(line));
   rest.remove_prefix(tab + 1);
@@ -74,13 +82,13 @@ Result<VersionLine> verify_version_line_strict(std::string_view line, std::strin
     return invalid("Invalid VERSION line: " + quote(line));
   }
   if (f[1] != service) {
-    return invalid(fmt::format("Connected to wrong socket type. We want '{}', but received '{}'",
-                               service, quote(f[1])));
+    return invalid("Connected to wrong socket type. We want '" + std::string(service) +
+                   "', but received '" + quote(f[1]) + "'");
   }
   if (got_major != major) {
-    return invalid(fmt::format(
-        "Socket supports major version {}, but we support only {} (mixed old and new binaries?)",
-        got_major, major));
+    return invalid("Socket supports major version " + std::to_string(got_major) +
+                   ", but we support only " + std::to_string(major) +
+                   " (mixed old and new binaries?)");
   }
   return VersionLine{std::string(service), got_major, got_minor};
 }

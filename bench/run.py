@@ -268,6 +268,14 @@ def aux_pairs(modes, args, prefix, nusers, port_base, tag, extra_conf=""):
     return out
 
 
+def keep_log(args, pair, name):
+    """Copies node A's dovecot.log into the results dir as NAME.log."""
+    try:
+        shutil.copyfile(pair.a.log_path, os.path.join(args.outdir, name + ".log"))
+    except OSError as e:
+        log("could not keep the log of %s: %s" % (name, e))
+
+
 def rss_of(node):
     """VmRSS (kB) of the node's replicator."""
     kb = [procwatch.read_status_kb(pid) for pid in procwatch.replicator_pids(node)]
@@ -302,7 +310,8 @@ def fig_rss_and_burst(plan, modes, args, prefix, want, res, notes):
                             m, crashes, nodes[m].bad_log_lines()[0][-200:]))
                 res["burst"] = r
         finally:
-            for p in aux.values():
+            for m, p in aux.items():
+                keep_log(args, p, "aux2k-%s" % m)
                 p.destroy()
     if "rss1m" in want:
         log("rss1m: %d userdb users" % plan.rss_big)
@@ -340,17 +349,18 @@ def rss_known_users(mode, args, prefix, nusers, extra_conf="", trickle_s=0):
     try:
         aux.a.start()
         t0 = time.monotonic()
+        res_retries = [0]
         while True:
             bad = aux.a.bad_log_lines()
             if bad:
                 why = aux.a.log_lines(("Panic:", "Fatal:", "Error:"))
                 return {"samples": [], "crashes": len(bad), "error": "replicator died",
                         "crash_line": " / ".join(l.split(" ", 2)[-1] for l in why[:2])[:300]}
-            try:
-                if wire.known_users(aux.a, timeout=60) >= nusers:
+            try:  # short timeout: a STATUS that is never answered must not count as load time
+                if wire.known_users(aux.a, timeout=3) >= nusers:
                     break
             except (OSError, RuntimeError):
-                pass
+                res_retries[0] += 1
             if time.monotonic() - t0 > 1200:
                 return {"samples": [], "error": "not all users known after 1200 s"}
             time.sleep(0.1)
@@ -359,7 +369,8 @@ def rss_known_users(mode, args, prefix, nusers, extra_conf="", trickle_s=0):
         kb = [procwatch.read_status_kb(p) for p in pids]
         rss = max((k.get("VmRSS", 0) for k in kb), default=None)
         res = {"samples": [], "rss_kb": rss, "hwm_kb": max((k.get("VmHWM", 0) for k in kb), default=None),
-               "load_s": load_s, "bytes_per_user": rss * 1024 / nusers if rss else None}
+               "load_s": load_s, "bytes_per_user": rss * 1024 / nusers if rss else None,
+               "status_poll_failures": res_retries[0]}
         if trickle_s and pids:
             figures.wait_io_settled(pids[0])
             io0 = figures.proc_io(pids[0])
@@ -373,6 +384,7 @@ def rss_known_users(mode, args, prefix, nusers, extra_conf="", trickle_s=0):
                               "wchar": io1["wchar"] - io0["wchar"]}
         return res
     finally:
+        keep_log(args, aux, "aux1m-%s%s" % (mode, "-bigvsz" if extra_conf else ""))
         aux.destroy()
 
 
@@ -442,6 +454,7 @@ def main(argv=None):
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outdir = args.results or os.path.join(args.root.rstrip("/") + "-results", stamp)
     os.makedirs(outdir, exist_ok=True)
+    args.outdir = outdir
     figs = results["figures"]
 
     def save():

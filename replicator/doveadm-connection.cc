@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <variant>
 
+#include <fmt/format.h>
+
 #include "doveadm-detail.h"
 #include "doveadm-protocol.h"
 #include "logger.h"
@@ -40,8 +42,12 @@ LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
   }
   auto parsed = parse_doveadm_command(line);
   if (!parsed) {
+    // Stock logs and disconnects without a word; we also tell the client
+    // why ("-Unknown command: FOO"), then disconnect as stock does. The
+    // stock CLI never sends such lines, so it sees no difference.
     log_error("{}: {}{}", name(), parsed.error().message, peer_text());
-    close();
+    send(format_error_reply(parsed.error().message));
+    close_after_output();
     return LineAction::kPause;
   }
   DoveadmCommand& cmd = parsed.value();
@@ -96,6 +102,18 @@ LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
     return LineAction::kContinue;
   }
   return LineAction::kContinue;
+}
+
+void DoveadmConnection::on_line_too_long() {
+  if (!handshaked_) {
+    LineConnection::on_line_too_long();
+    return;
+  }
+  log_error("{}: Client sent too long line (limit {} bytes){}", name(), kDoveadmMaxLineBytes,
+            peer_text());
+  send(format_error_reply(fmt::format("Command line too long (limit {} bytes)",
+                                      kDoveadmMaxLineBytes)));
+  close_after_output();
 }
 
 LineConnection::LineAction DoveadmConnection::start_status_listing(const std::string& mask,

@@ -5,9 +5,13 @@
 //
 // Stock-compatible bytes (src/doveadm-protocol.h). Commands are handled one
 // at a time in arrival order; the connection stays open after a success,
-// so several commands may be sent on one connection. Protocol errors
-// (bad handshake, unknown command, wrong argument count) log one error line
-// and close this connection without a reply, as stock does.
+// so several commands may be sent on one connection. A bad handshake logs
+// one error line and closes the connection without a reply, as stock does.
+// A bad command (unknown, wrong argument count, empty or over-long line)
+// logs one error line, gets "-<error>\n" (e.g. "-Unknown command: FOO",
+// "-REMOVE: Invalid parameters"; stock sends nothing) and the connection is
+// closed once that is written, as stock closes it. Other connections are
+// never affected.
 // Also STATUS-DETAIL <mask> (src/doveadm-detail.h), our extension for
 // `doveadm replicator detail`.
 // Large STATUS <mask> listings are written in chunks as the client reads,
@@ -34,6 +38,7 @@ class DoveadmConnection final : public LineConnection {
  private:
   void on_start() override;
   LineAction on_line(std::string_view line) override;
+  void on_line_too_long() override;
   void on_output_drained() override;
   // STATUS <mask> (detail = false) or STATUS-DETAIL <mask> (detail = true).
   LineAction start_status_listing(const std::string& mask, bool detail);

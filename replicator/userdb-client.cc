@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "logger.h"
+#include "wildcard.h"
 
 namespace drepl {
 namespace {
@@ -277,7 +278,10 @@ void UserLister::read_more() {
         }
         auto& reply = parsed.value();
         if (auto* e = std::get_if<AuthListEntry>(&reply)) {
-          if (e->id == kListRequestId && !e->username.empty()) {
+          // Dovecot 2.3's auth server ignores the user= mask for some
+          // userdbs (passwd-file lists everyone): filter here as well.
+          if (e->id == kListRequestId && !e->username.empty() &&
+              (mask_ == "*" || wildcard_match(e->username, mask_))) {
             batch.push_back(std::move(e->username));
           }
         } else if (auto* d = std::get_if<AuthListDone>(&reply)) {

@@ -88,6 +88,10 @@ class UserLister : public std::enable_shared_from_this<UserLister> {
   // ("userdb listing failed", connection errors, timeouts).
   using DoneFn = std::function<void(Status)>;
 
+  // Lists the userdb users matching `mask` (wildcard_match(): '*', '?').
+  // The mask goes to the auth server as LIST user=<mask>, and the names it
+  // returns are filtered with it again, because Dovecot 2.3's auth ignores
+  // the mask for some userdbs (passwd-file returns every user).
   // `idle_timeout`: the longest gap between two received chunks.
   UserLister(asio::io_context& io, std::string socket_path, std::string mask, ChunkFn on_chunk,
              DoneFn on_done, std::chrono::seconds idle_timeout = std::chrono::seconds(155));

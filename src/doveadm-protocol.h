@@ -68,8 +68,9 @@ using DoveadmCommand = std::variant<StatusOverviewCommand, StatusUsersCommand,
                                     StatusDsyncCommand, ReplicateCommand, AddCommand,
                                     RemoveCommand, NotifyCommand>;
 
-// Parses one command line (TE-split). Errors (kInvalid) mean "log and
-// disconnect without a reply", as stock:
+// Parses one command line (TE-split). Errors (kInvalid) mean "log, reply
+// format_error_reply(message) and disconnect" (stock logs and disconnects
+// without a reply); the messages:
 //   "Empty command"                       empty line
 //   "Unknown command: <cmd>"
 //   "<CMD>: Invalid parameters"           REPLICATE != 3 args, ADD/REMOVE != 1,

@@ -249,6 +249,30 @@ TEST(UserdbTest, ListingStreamsInChunks) {
             std::string::npos);
 }
 
+TEST(UserdbTest, ListingKeepsOnlyUsersMatchingTheMask) {
+  // The fake auth server, like Dovecot 2.3's with passwd-file, ignores the
+  // user= mask and lists everyone (u0..u29).
+  TempDir dir;
+  asio::io_context io;
+  FakeServer server(io, dir.file("auth-userdb"));
+  serve_auth(server, 30);
+  std::vector<std::string> names;
+  std::optional<Status> status;
+  auto lister = std::make_shared<UserLister>(
+      io, dir.file("auth-userdb"), "u1?",
+      [&](std::vector<std::string>& batch) { names.insert(names.end(), batch.begin(), batch.end()); },
+      [&](Status st) { status = std::move(st); });
+  lister->start();
+  ASSERT_TRUE(run_until(io, [&] { return status.has_value(); }));
+  EXPECT_TRUE(status->has_value());
+  std::vector<std::string> expected;
+  for (int u = 10; u < 20; ++u) expected.push_back("u" + std::to_string(u));
+  EXPECT_EQ(names, expected);
+  EXPECT_EQ(lister->listed(), 10u);
+  EXPECT_NE(server.conns[0]->received.find("LIST\t1\tuser=u1?\tservice=replicator\n"),
+            std::string::npos);
+}
+
 TEST(UserdbTest, ListingFailureIsReported) {
   TempDir dir;
   asio::io_context io;

@@ -248,19 +248,51 @@ TEST_F(ConnectionsTest, DoveadmWildcardAddRepliesWhenListingEnds) {
   EXPECT_EQ(c->received.substr(std::string(kGreeting).size(), 2), "+\n");
 }
 
-TEST_F(ConnectionsTest, DoveadmProtocolErrorsDisconnectWithoutReply) {
+TEST_F(ConnectionsTest, DoveadmHandshakeErrorsDisconnectWithoutReply) {
   FakeBackend b;
   listen<DoveadmConnection>("replicator-doveadm", b);
   for (const char* input : {"VERSION\treplicator-notify\t1\t0\nSTATUS\n",
                             "VERSION\treplicator-doveadm-client\t2\t0\nSTATUS\n",
-                            "VERSION\treplicator-doveadm-client\t1\t0\nFOO\n",
-                            "VERSION\treplicator-doveadm-client\t1\t0\nREMOVE\n",
-                            "VERSION\treplicator-doveadm-client\t1\t0\n\n"}) {
+                            "STATUS\n"}) {
     auto c = connect_client(io_, dir_.file("replicator-doveadm"));
     c->send(input);
     ASSERT_TRUE(run_until(io_, [&] { return c->eof; })) << input;
     EXPECT_EQ(c->received, kGreeting) << input;
   }
+}
+
+TEST_F(ConnectionsTest, DoveadmCommandErrorsGetAReplyThenDisconnect) {
+  FakeBackend b;
+  b.q.get("u1");
+  listen<DoveadmConnection>("replicator-doveadm", b);
+  // A well-behaved client stays connected throughout.
+  auto good = connect_client(io_, dir_.file("replicator-doveadm"));
+  good->send(kHello);
+  const std::pair<std::string, std::string> cases[] = {
+      {"FOO\tbar\n", "-Unknown command: FOO\n"},
+      {"status\n", "-Unknown command: status\n"},
+      {"\n", "-Empty command\n"},
+      {"REPLICATE\tlow\tu1\n", "-REPLICATE: Invalid parameters\n"},
+      {"ADD\ta\tb\n", "-ADD: Invalid parameters\n"},
+      {"REMOVE\n", "-REMOVE: Invalid parameters\n"},
+      {"NOTIFY\tx\tf\n", "-NOTIFY: Invalid parameters\n"},
+      {"X\x01\x02\n", "-Unknown command: X?\n"},  // control bytes never echoed
+      {std::string(kDoveadmMaxLineBytes + 10, 'x') + "\n",
+       fmt::format("-Command line too long (limit {} bytes)\n", kDoveadmMaxLineBytes)},
+  };
+  for (const auto& [input, reply] : cases) {
+    auto c = connect_client(io_, dir_.file("replicator-doveadm"));
+    c->send(std::string(kHello) + input + "STATUS\n");  // STATUS is never answered
+    ASSERT_TRUE(run_until(io_, [&] { return c->eof; })) << input.substr(0, 20);
+    EXPECT_EQ(c->received, kGreeting + reply) << input.substr(0, 20);
+    std::size_t before = good->received.size();
+    good->send("STATUS\n");
+    ASSERT_TRUE(run_until(io_, [&] {
+      return good->received.find("known users\t1\n\n", before) != std::string::npos;
+    })) << input.substr(0, 20);
+  }
+  EXPECT_FALSE(good->eof);
+  EXPECT_TRUE(b.log.empty());
 }
 
 TEST_F(ConnectionsTest, DoveadmFireAndForgetNotifyIsHandled) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "auth-master.h"
+#include "doveadm-protocol.h"
 #include "logger.h"
 #include "mail-replica.h"
 #include "tcp-probe.h"
@@ -460,7 +461,7 @@ std::vector<DsyncSlotStatus> Brain::dsync_status() {
     DsyncSlotStatus st;
     switch (s.stage) {
       case Stage::kIdle:
-        st.status = "Not connected";
+        st.status = kDsyncStatusNotConnected;
         break;
       case Stage::kLookup:
         st.username = s.username;
@@ -476,6 +477,11 @@ std::vector<DsyncSlotStatus> Brain::dsync_status() {
         break;
     }
     out.push_back(std::move(st));
+  }
+  // One line per slot, replication_max_conns of them, also before every
+  // slot was used once (stock lists only the dsync clients it created).
+  while (out.size() < settings_.max_conns) {
+    out.push_back(DsyncSlotStatus{"", "", std::string(kDsyncStatusNotConnected)});
   }
   return out;
 }

@@ -104,6 +104,10 @@ class Brain final : public NotifySink, public DoveadmBackend {
 
   // DoveadmBackend
   ReplicatorQueue& queue() override { return queue_; }
+  // Ready once the start-up userdb listing ended (UserListing).
+  void when_ready(std::function<void()> ready) override {
+    listing_.when_first_listing_ended(std::move(ready));
+  }
   std::vector<DsyncSlotStatus> dsync_status() override;
   std::size_t replicate(Priority priority, bool full, std::string_view mask) override;
   void add(std::string_view mask, std::function<void(Status)> done) override;

@@ -26,7 +26,12 @@ class DoveadmBackend {
  public:
   virtual ~DoveadmBackend() = default;
   virtual ReplicatorQueue& queue() = 0;
-  // One entry per dsync slot (replication_max_conns of them once used).
+  // Calls `ready` (now or later, on the event loop) once commands may be
+  // answered: the replicator knows the userdb's users (the start-up
+  // listing ended, or waiting for it took too long). Default: at once.
+  virtual void when_ready(std::function<void()> ready) { ready(); }
+  // One entry per dsync slot: replication_max_conns of them, idle ones
+  // {"", "", "Not connected"}.
   virtual std::vector<DsyncSlotStatus> dsync_status() = 0;
   // REPLICATE: raise matching users (a mask without wildcards creates the
   // user) to `priority`, force a full sync when `full`. Returns the count.

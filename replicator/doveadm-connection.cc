@@ -35,7 +35,19 @@ LineConnection::LineAction DoveadmConnection::on_line(std::string_view line) {
       return LineAction::kPause;
     }
     handshaked_ = true;
-    return LineAction::kContinue;
+    // Commands wait until the replicator knows the userdb's users.
+    waiting_ready_ = true;
+    auto self = std::static_pointer_cast<DoveadmConnection>(shared_from_this());
+    backend_.when_ready([self] {
+      self->waiting_ready_ = false;
+      if (self->paused_for_ready_) {
+        self->paused_for_ready_ = false;
+        self->resume_input();
+      }
+    });
+    if (!waiting_ready_) return LineAction::kContinue;
+    paused_for_ready_ = true;
+    return LineAction::kPause;
   }
   if (auto detail = parse_status_detail_command(line)) {
     return start_status_listing(detail->mask, true);

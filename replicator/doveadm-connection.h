@@ -12,6 +12,8 @@
 // "-REMOVE: Invalid parameters"; stock sends nothing) and the connection is
 // closed once that is written, as stock closes it. Other connections are
 // never affected.
+// Commands are held (the greeting is not) until the backend is ready, i.e.
+// the replicator knows the userdb's users, as stock answers only then.
 // Also STATUS-DETAIL <mask> (src/doveadm-detail.h), our extension for
 // `doveadm replicator detail`.
 // Large STATUS <mask> listings are written in chunks as the client reads,
@@ -47,6 +49,9 @@ class DoveadmConnection final : public LineConnection {
   DoveadmBackend& backend_;
   std::unique_ptr<ClientCounter::Token> token_;
   bool handshaked_ = false;
+  // After the handshake, commands wait for DoveadmBackend::when_ready().
+  bool waiting_ready_ = false;
+  bool paused_for_ready_ = false;
   // STATUS <mask> in progress: names still to print.
   std::vector<std::string> listing_;
   std::size_t listing_pos_ = 0;

@@ -14,13 +14,15 @@ UserListing::UserListing(asio::io_context& io, const Clock& clock, ReplicatorQue
       auth_socket_(std::move(auth_socket)),
       on_changed_(std::move(on_changed)),
       on_removed_(std::move(on_removed)),
-      retry_timer_(io) {}
+      retry_timer_(io),
+      first_wait_timer_(io) {}
 
 UserListing::~UserListing() { stop(); }
 
 void UserListing::stop() {
   stopped_ = true;
   retry_timer_.cancel();
+  end_first_wait();
   if (full_) full_->cancel();
   full_.reset();
   for (auto& l : adds_) l->cancel();
@@ -45,6 +47,33 @@ void UserListing::start_full_listing() {
   full_->start();
 }
 
+void UserListing::when_first_listing_ended(std::function<void()> ready) {
+  if (first_ended_ || stopped_) {
+    ready();
+    return;
+  }
+  first_waiters_.push_back(std::move(ready));
+  if (first_wait_armed_) return;
+  first_wait_armed_ = true;
+  first_wait_timer_.expires_after(first_listing_max_wait);
+  first_wait_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || first_ended_) return;
+    log_warning("The userdb listing is still running after {:.1f} secs: answering doveadm "
+                "commands with the users known so far",
+                static_cast<double>(first_listing_max_wait.count()) / 1000.0);
+    end_first_wait();
+  });
+}
+
+void UserListing::end_first_wait() {
+  if (first_ended_) return;
+  first_ended_ = true;
+  first_wait_timer_.cancel();
+  std::vector<std::function<void()>> waiters;
+  waiters.swap(first_waiters_);
+  for (auto& w : waiters) w();
+}
+
 void UserListing::full_listing_finished(Status st) {
   std::uint64_t listed = full_ ? full_->listed() : 0;
   full_.reset();
@@ -61,6 +90,7 @@ void UserListing::full_listing_finished(Status st) {
     retry_timer_.async_wait([this](const asio::error_code& ec) {
       if (!ec && !stopped_) start_full_listing();
     });
+    end_first_wait();  // as stock: serve doveadm without the users
     return;
   }
   full_done_ = true;
@@ -77,6 +107,7 @@ void UserListing::full_listing_finished(Status st) {
            stale.empty() ? std::string()
                          : fmt::format("; dropped {} users no longer in the userdb", stale.size()));
   if (on_changed_) on_changed_();
+  end_first_wait();
 }
 
 std::uint64_t UserListing::users_listed() const {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "clock.h"
 #include "listing-reconciler.h"
@@ -41,6 +42,15 @@ class UserListing {
   void add_mask(const std::string& mask, std::function<void(Status)> done);
   void stop();
 
+  // Calls `ready` once the first full listing has ended (successfully or
+  // not), at once if it already has or the listing is stopped, and at the
+  // latest `first_listing_max_wait` after the first such call. The
+  // replicator-doveadm connections hold their commands on it: stock lists
+  // the userdb before it serves anything, so its first `doveadm replicator
+  // status` already counts every user.
+  void when_first_listing_ended(std::function<void()> ready);
+  std::chrono::milliseconds first_listing_max_wait{10000};
+
   bool full_listing_running() const { return full_ != nullptr; }
   bool full_listing_done() const { return full_done_; }
   // Users the running full listing returned so far, else the last complete one.
@@ -52,6 +62,7 @@ class UserListing {
 
  private:
   void full_listing_finished(Status st);
+  void end_first_wait();
 
   asio::io_context& io_;
   const Clock& clock_;
@@ -63,6 +74,10 @@ class UserListing {
   std::set<std::shared_ptr<UserLister>> adds_;
   ListingReconciler reconciler_;
   asio::steady_timer retry_timer_;
+  asio::steady_timer first_wait_timer_;
+  std::vector<std::function<void()>> first_waiters_;
+  bool first_wait_armed_ = false;
+  bool first_ended_ = false;
   bool full_done_ = false;
   std::uint64_t last_listed_ = 0;
   std::uint64_t full_failures_ = 0;

@@ -365,6 +365,30 @@ TEST_F(BrainTest, RemoveDuringDsyncDiscardsTheLateResult) {
   EXPECT_EQ(queue_.lookup("gina"), nullptr);
 }
 
+TEST_F(BrainTest, DsyncStatusHasOneLinePerSlot) {
+  // max_conns = 2: both lines exist before any slot was used.
+  std::vector<DsyncSlotStatus> st = brain_->dsync_status();
+  ASSERT_EQ(st.size(), 2u);
+  for (const auto& s : st) {
+    EXPECT_EQ(s.username, "");
+    EXPECT_EQ(s.status, "Not connected");
+  }
+  userdb_fields_["held"] = "home=/h";
+  brain_->start();
+  brain_->notify("held", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("held") != 0; }));
+  running_["held"]->send("+\n");  // handshake done, the dsync runs
+  ASSERT_TRUE(run_until(io_, [&] {
+    return brain_->dsync_status()[0].status == "Waiting for dsync to finish";
+  }));
+  st = brain_->dsync_status();
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].username, "held");
+  EXPECT_EQ(st[0].type, "full");  // never synced
+  EXPECT_EQ(st[1].username, "");
+  EXPECT_EQ(st[1].status, "Not connected");
+}
+
 TEST_F(BrainTest, SyncWaiterNeedsASyncThatStartedAfterIt) {
   userdb_fields_["hank"] = "home=/h";
   brain_->start();

@@ -15,6 +15,7 @@
 #include "queue-file.h"
 #include "state-writer.h"
 #include "test-util.h"
+#include "user-listing.h"
 #include "userdb-client.h"
 
 namespace drepl {
@@ -271,6 +272,68 @@ TEST(UserdbTest, ListingKeepsOnlyUsersMatchingTheMask) {
   EXPECT_EQ(lister->listed(), 10u);
   EXPECT_NE(server.conns[0]->received.find("LIST\t1\tuser=u1?\tservice=replicator\n"),
             std::string::npos);
+}
+
+// ---- start-up listing: doveadm commands wait for it ------------------------------
+
+TEST(UserListingTest, FirstListingEndReleasesWaitersAndLaterOnesRunAtOnce) {
+  TempDir dir;
+  asio::io_context io;
+  FakeServer server(io, dir.file("auth-userdb"));
+  // The LIST is answered only when the test says so.
+  std::shared_ptr<FakeConn> list_conn;
+  server.on_data = [&](FakeConn& c) {
+    if (c.received.find("LIST\t") != std::string::npos) list_conn = c.shared_from_this();
+  };
+  ManualClock clock{1'700'000'000};
+  ReplicatorQueue queue(clock, QueueSettings{});
+  UserListing listing(io, clock, queue, dir.file("auth-userdb"), [] {}, [](const std::string&) {});
+  listing.start_full_listing();
+  std::vector<std::size_t> known_when_ready;
+  listing.when_first_listing_ended([&] { known_when_ready.push_back(queue.size()); });
+  listing.when_first_listing_ended([&] { known_when_ready.push_back(queue.size()); });
+  ASSERT_TRUE(run_until(io, [&] { return list_conn != nullptr; }));
+  run_until(io, [] { return false; }, std::chrono::milliseconds(50));
+  EXPECT_TRUE(known_when_ready.empty());
+  list_conn->send("VERSION\t1\t1\nLIST\t1\talice\nLIST\t1\tbob\nDONE\t1\t\n");
+  ASSERT_TRUE(run_until(io, [&] { return known_when_ready.size() == 2; }));
+  EXPECT_EQ(known_when_ready, (std::vector<std::size_t>{2, 2}));  // every user known by then
+  bool now = false;
+  listing.when_first_listing_ended([&] { now = true; });
+  EXPECT_TRUE(now);
+  listing.stop();
+}
+
+TEST(UserListingTest, FailedFirstListingReleasesWaiters) {
+  TempDir dir;
+  asio::io_context io;  // no auth server at all: the listing fails at once
+  ManualClock clock{1'700'000'000};
+  ReplicatorQueue queue(clock, QueueSettings{});
+  UserListing listing(io, clock, queue, dir.file("auth-userdb"), [] {}, [](const std::string&) {});
+  listing.start_full_listing();
+  bool ready = false;
+  listing.when_first_listing_ended([&] { ready = true; });
+  ASSERT_TRUE(run_until(io, [&] { return ready; }));
+  EXPECT_EQ(listing.full_listing_failures(), 1u);
+  listing.stop();
+}
+
+TEST(UserListingTest, WaitersAreReleasedAfterTheMaximumWait) {
+  TempDir dir;
+  asio::io_context io;
+  FakeServer server(io, dir.file("auth-userdb"));  // accepts, never answers
+  ManualClock clock{1'700'000'000};
+  ReplicatorQueue queue(clock, QueueSettings{});
+  UserListing listing(io, clock, queue, dir.file("auth-userdb"), [] {}, [](const std::string&) {});
+  listing.first_listing_max_wait = std::chrono::milliseconds(100);
+  listing.start_full_listing();
+  auto t0 = std::chrono::steady_clock::now();
+  bool ready = false;
+  listing.when_first_listing_ended([&] { ready = true; });
+  ASSERT_TRUE(run_until(io, [&] { return ready; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));
+  EXPECT_TRUE(listing.full_listing_running());
+  listing.stop();
 }
 
 TEST(UserdbTest, ListingFailureIsReported) {

@@ -162,7 +162,16 @@ struct FakeBackend : DoveadmBackend {
   ReplicatorQueue q{clock, QueueSettings{}};
   std::vector<std::string> log;
   std::function<void(Status)> pending_add;
+  bool hold_ready = false;            // when_ready() keeps the callback
+  std::function<void()> pending_ready;
   ReplicatorQueue& queue() override { return q; }
+  void when_ready(std::function<void()> ready) override {
+    if (hold_ready) {
+      pending_ready = std::move(ready);
+    } else {
+      ready();
+    }
+  }
   std::vector<DsyncSlotStatus> dsync_status() override {
     return {{"alice", "incremental", "Waiting for dsync to finish"}, {"", "", "Not connected"}};
   }
@@ -205,6 +214,24 @@ TEST_F(ConnectionsTest, DoveadmGreetsAndServesSeveralCommandsPerConnection) {
   EXPECT_FALSE(c->eof);
   ASSERT_EQ(b.log.size(), 3u);
   EXPECT_EQ(b.log[0], "replicate high true u*");
+}
+
+TEST_F(ConnectionsTest, DoveadmCommandsWaitUntilTheUsersAreKnown) {
+  FakeBackend b;
+  b.hold_ready = true;  // the start-up userdb listing is still running
+  listen<DoveadmConnection>("replicator-doveadm", b);
+  auto c = connect_client(io_, dir_.file("replicator-doveadm"));
+  c->send(std::string(kHello) + "STATUS\nREMOVE\tknown\n");
+  ASSERT_TRUE(run_until(io_, [&] { return static_cast<bool>(b.pending_ready); }));
+  run_until(io_, [] { return false; }, std::chrono::milliseconds(50));
+  EXPECT_EQ(c->received, kGreeting);  // greeted at once, commands held
+  EXPECT_TRUE(b.log.empty());
+  b.q.get("u1");  // the listing found a user
+  b.pending_ready();
+  ASSERT_TRUE(run_until(io_, [&] { return c->received.find("+\n") != std::string::npos; }));
+  EXPECT_NE(c->received.find("Total number of known users\t1\n\n+\n"), std::string::npos);
+  ASSERT_EQ(b.log.size(), 1u);
+  EXPECT_EQ(b.log[0], "remove known");
 }
 
 TEST_F(ConnectionsTest, DoveadmStatusMaskListsUsersSorted) {

@@ -26,7 +26,8 @@ enum class LogLevel : unsigned char {
 inline constexpr std::size_t kLogMaxMessageBytes = 8000;
 
 // Makes a text safe for one log line: CR and LF become a space, other
-// control bytes (0x00-0x1f except TAB, and 0x7f) become '?'; the result is
+// control bytes (0x00-0x1f except TAB, and 0x7f) and every byte that is not
+// part of well-formed UTF-8 become '?' (as Dovecot's str_sanitize()); the result is
 // cut to at most max_bytes (at a UTF-8 character boundary) with "..."
 // appended when cut (the "..." counts within max_bytes; max_bytes >= 3).
 std::string sanitize_log_text(std::string_view text, std::size_t max_bytes = kLogMaxMessageBytes);

@@ -40,5 +40,22 @@ TEST(LogLine, SanitizeCutsAtUtf8Boundary) {
   EXPECT_EQ(sanitize_log_text("abcdefg", 6), "abc...");
 }
 
+// Bytes from a client (e.g. a binary line on replication-notify) never reach
+// the log as invalid UTF-8: each such byte becomes '?', valid text is kept.
+TEST(LogLine, SanitizeReplacesInvalidUtf8) {
+  EXPECT_EQ(sanitize_log_text("input: \xFF\xFE"), "input: ??");
+  EXPECT_EQ(sanitize_log_text(std::string("\0\xFF", 2)), "??");
+  EXPECT_EQ(sanitize_log_text("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(sanitize_log_text("\xC3"), "?");                // truncated sequence
+  EXPECT_EQ(sanitize_log_text("\xC3x"), "?x");              // missing continuation
+  EXPECT_EQ(sanitize_log_text("\xC0\xAF"), "??");           // overlong '/'
+  EXPECT_EQ(sanitize_log_text("\xE0\x80\xAF"), "???");      // overlong
+  EXPECT_EQ(sanitize_log_text("\xED\xA0\x80"), "???");      // surrogate U+D800
+  EXPECT_EQ(sanitize_log_text("\xF4\x90\x80\x80"), "????");  // > U+10FFFF
+  EXPECT_EQ(sanitize_log_text("\x80z"), "?z");              // lone continuation byte
+  EXPECT_EQ(sanitize_log_text("ab\xFF\xC3\xA9zz", 6), "ab?...");
+}
+
 }  // namespace
 }  // namespace drepl

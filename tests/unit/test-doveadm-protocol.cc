@@ -185,6 +185,12 @@ TEST(DoveadmProtocol, SimpleReplies) {
   EXPECT_EQ(kUserNotFoundReply, "-User not found\n");
   EXPECT_EQ(format_error_reply("User not found"), "-User not found\n");
   EXPECT_EQ(format_error_reply("two\nlines"), "-two lines\n");
+  // Bad-command replies quote client bytes: control bytes never go back raw,
+  // and the reply stays one bounded line.
+  EXPECT_EQ(format_error_reply("Unknown command: a\x01\x7f\rb"), "-Unknown command: a?? b\n");
+  std::string big = format_error_reply(std::string(5000, 'x'));
+  EXPECT_EQ(big.size(), 1026u);
+  EXPECT_EQ(big.substr(big.size() - 4), "...\n");
 }
 
 TEST(DoveadmProtocol, ClientRequests) {

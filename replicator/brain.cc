@@ -207,7 +207,7 @@ void Brain::never_sync(ReplicatorUser& user, SyncErrorKind kind, const std::stri
   waiters_.finish_sync(name, seq, false, answer_fn_);
   waiters_.answer_all(name, false, answer_fn_);
   log_debug("replication({}): not replicated: {}", name, text);
-  state_.mark_dirty();
+  state_.mark_dirty(name);
 }
 
 void Brain::failed_attempt(ReplicatorUser& user, const SyncError& error) {
@@ -216,7 +216,7 @@ void Brain::failed_attempt(ReplicatorUser& user, const SyncError& error) {
   std::uint64_t seq = waiters_.start_sync();
   queue_.finish_sync(user, false, "", error);
   waiters_.finish_sync(name, seq, false, answer_fn_);
-  state_.mark_dirty();
+  state_.mark_dirty(name);
 }
 
 void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string& destination,
@@ -244,7 +244,7 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
       io_, settings_.dsync, format_dsync_request(req, settings_.dsync_params),
       [this, idx, run_id, name](const DsyncResult& r) { on_dsync_done(idx, run_id, name, r); });
   slot.client->start();
-  state_.mark_dirty();
+  state_.mark_dirty(name);
 }
 
 void Brain::refused_by_breaker(ReplicatorUser& user, const std::string& destination) {
@@ -266,7 +266,7 @@ void Brain::refused_by_breaker(ReplicatorUser& user, const std::string& destinat
   // Nobody waiting for a sync of this user gets one before the probe.
   waiters_.answer_all(name, false, answer_fn_);
   log_debug("replication({}): not synced, {} looks down", name, destination);
-  state_.mark_dirty();
+  state_.mark_dirty(name);
 }
 
 void Brain::wait_for_probe(ReplicatorUser& user, const std::string& destination) {
@@ -366,7 +366,7 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
       log_warning("replication({}): dsync to {} failed: {}", username, destination, r.error.text);
     }
   }
-  state_.mark_dirty();
+  state_.mark_dirty(username);
 }
 
 // ---- waiters ------------------------------------------------------------------
@@ -381,7 +381,7 @@ void Brain::answer(const SyncWaiter& waiter, bool success) {
 
 void Brain::removed(const std::string& username) {
   waiters_.answer_all(username, false, answer_fn_);
-  state_.mark_dirty();
+  state_.mark_dirty(username);
 }
 
 void Brain::arm_waiter_expiry() {
@@ -412,7 +412,7 @@ void Brain::notify(std::string_view username, Priority priority) {
   } else {
     queue_.update(user, priority);
   }
-  state_.mark_dirty();
+  state_.mark_dirty(username);
 }
 
 void Brain::notify_sync(std::string_view username, SyncDone done) {
@@ -432,7 +432,7 @@ void Brain::notify_sync(std::string_view username, SyncDone done) {
     // no sync can happen before then, so don't keep the mail process
     // waiting until its replication_sync_timeout. The change stays queued.
     queue_.update(user, Priority::kHigh);
-    state_.mark_dirty();
+    state_.mark_dirty(username);
     done(false);
     return;
   }
@@ -440,7 +440,7 @@ void Brain::notify_sync(std::string_view username, SyncDone done) {
   sync_done_.emplace(tag, std::move(done));
   waiters_.add(username, SyncWaiter{tag, tag});
   queue_.update(user, Priority::kSync);
-  state_.mark_dirty();
+  state_.mark_dirty(username);
 }
 
 // ---- replicator-doveadm ------------------------------------------------------------
@@ -514,7 +514,12 @@ std::size_t Brain::replicate(Priority priority, bool full, std::string_view mask
       }
     }
   }
-  state_.mark_dirty();
+  // One user: journaled; a wildcard may match many: full snapshot.
+  if (has_wildcards(mask)) {
+    state_.mark_dirty();
+  } else {
+    state_.mark_dirty(mask);
+  }
   return count;
 }
 
@@ -524,7 +529,7 @@ void Brain::add(std::string_view mask, std::function<void(Status)> done) {
     if (user.never_sync) {
       queue_.modify(user, [](ReplicatorUser& u) { u.never_sync = false; });
     }
-    state_.mark_dirty();
+    state_.mark_dirty(mask);
     done(ok_status());
     return;
   }
@@ -547,7 +552,7 @@ void Brain::notify_synced(std::string_view username, bool full, std::string_view
     if (full) u.last_full_sync = now;
     if (!state.empty()) u.state = std::string(state);
   });
-  state_.mark_dirty();
+  state_.mark_dirty(username);
 }
 
 }  // namespace drepl

@@ -23,6 +23,7 @@
 #include "plugin-notify-connection.h"
 #include "privileges.h"
 #include "queue-file.h"
+#include "queue-journal.h"
 #include "replicator-metrics.h"
 #include "replicator-queue.h"
 #include "service-runtime.h"
@@ -259,6 +260,21 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
                ds.db_path, imported->corrupt_lines);
     }
   }
+  // Then the journal of changes since that snapshot (state-writer.h), and
+  // once both are in, one compaction into a fresh snapshot.
+  if (auto snap = snapshot_id(ds.db_path)) {
+    auto replayed = replay_queue_journal(queue, state.journal_path(), snap.value());
+    if (!replayed) {
+      log_error("Can't replay the replication queue journal: {}", replayed.error().message);
+    } else {
+      for (const std::string& err : replayed->errors) log_error("{}", err);
+      if (replayed->lines > 0) {
+        log_info("Replayed {} changed and {} removed users from {}", replayed->records,
+                 replayed->removed, state.journal_path());
+      }
+    }
+  }
+  state.mark_dirty();
   // Users found without a replica last time are looked up again once
   // they are due (the configuration may have changed since).
   queue.for_each_mutable([](ReplicatorUser& u) { u.never_sync = false; });

@@ -250,7 +250,13 @@ void ReplicatorForwarder::connection_lost(const std::string& why) {
   inflight_async_.clear();
   out_inflight_.clear();
   if (was_connected) {
-    for (auto& s : recent_) backlog_.add(s.username, s.priority);
+    // Only what was sent within resend_window: recent_ is otherwise pruned
+    // only when a later write completes, so after a quiet spell it still
+    // holds lines the replicator has long since saved.
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& s : recent_) {
+      if (now - s.at <= settings_.resend_window) backlog_.add(s.username, s.priority);
+    }
   }
   recent_.clear();
   // Every sync request, sent or still queued, is answered with failure.

@@ -112,6 +112,34 @@ TEST(Forwarder, LostConnectionFailsPendingSyncsAndResendsRecent) {
   EXPECT_EQ(lines[1], "U\tdave\thigh");
 }
 
+// Field report: lines sent long ago were replayed on every reconnect
+// (103000 of them after a burst), because the resend list was only pruned
+// when a later write completed. Only lines younger than resend_window are
+// sent again.
+TEST(Forwarder, LostConnectionDoesNotResendLinesOlderThanTheWindow) {
+  TempDir dir;
+  asio::io_context io;
+  auto server = std::make_unique<FakeServer>(io, dir.file("replicator"));
+  ForwarderSettings s = settings_for(dir);
+  s.resend_window = std::chrono::milliseconds(0);
+  ReplicatorForwarder fwd(io, s);
+  fwd.start();
+  fwd.notify("gina", Priority::kHigh);
+  ASSERT_TRUE(run_until(io, [&] {
+    return !server->conns.empty() && server->conns[0]->lines().size() >= 2;
+  }));
+  server.reset();
+  FakeServer server2(io, dir.file("replicator"));
+  ASSERT_TRUE(run_until(io, [&] { return !server2.conns.empty(); }));
+  // A fresh notification goes out after the handshake; gina's old line must not.
+  fwd.notify("hank", Priority::kLow);
+  ASSERT_TRUE(run_until(io, [&] { return server2.conns[0]->lines().size() >= 2; }));
+  auto lines = server2.conns[0]->lines();
+  EXPECT_EQ(lines[0], "VERSION\treplicator-notify\t1\t0");
+  EXPECT_EQ(lines[1], "U\thank\tlow");
+  EXPECT_EQ(fwd.backlog_size(), 0u);
+}
+
 TEST(Forwarder, ShutdownFlushesBacklogThenCallsDone) {
   TempDir dir;
   asio::io_context io;

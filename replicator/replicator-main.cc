@@ -4,6 +4,7 @@
 
 #include <asio/io_context.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -146,8 +147,33 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
     io.stop();
   });
 
+  // Dovecot's client_limit (CLIENT_LIMIT; 1000 standalone). Past it a new
+  // connection is closed at once: every connection costs buffers, and a
+  // flood of idle clients must not exhaust vsz_limit (field report: ~4000
+  // idle replicator-doveadm clients ended in std::bad_alloc).
+  const std::size_t client_limit =
+      runtime.master_env() ? runtime.master_env()->client_limit : 1000;
+  std::chrono::steady_clock::time_point last_limit_warning{};
+  std::size_t refused_since_warning = 0;
+  auto over_client_limit = [&](LineConnection::Socket& s, const std::string& name) {
+    if (runtime.clients().count() < client_limit) return false;
+    ++refused_since_warning;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_limit_warning >= std::chrono::seconds(10)) {
+      log_warning("client_limit ({}) reached: refused {} connection(s) to {} "
+                  "(raise service replicator {{ client_limit }} if this is legitimate load)",
+                  client_limit, refused_since_warning, name);
+      last_limit_warning = now;
+      refused_since_warning = 0;
+    }
+    asio::error_code ignored;
+    s.close(ignored);
+    return true;
+  };
+
   auto on_accept = [&](ListenerKind kind, const std::string& name) {
     return [&, kind, name](LineConnection::Socket s) {
+      if (over_client_limit(s, name)) return;
       if (kind == ListenerKind::kMetrics) {
         std::make_shared<MetricsConnection>(std::move(s), name, render_metrics,
                                             runtime.clients().acquire())
@@ -284,7 +310,17 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
             set.replication_dsync_timeout_secs, set.mail_replica.empty() ? "(none)" : "(set)",
             ds.doveadm_socket, ds.auth_socket, ds.db_path);
   brain->start();
-  io.run();
+  // A handler that throws (e.g. std::system_error when the kernel refuses a
+  // resolver thread near vsz_limit) must not abort the whole daemon: log one
+  // line and keep serving; Asio allows run() to be re-entered.
+  for (;;) {
+    try {
+      io.run();
+      break;
+    } catch (const std::exception& e) {
+      log_error("Internal error in an event handler, continuing: {}", e.what());
+    }
+  }
   // Everything is saved by now. Leave without running destructors: pending
   // handlers still own connections whose client tokens point into objects
   // destroyed before the io_context.

@@ -218,7 +218,11 @@ class T1ReplicaDown(PairTest):
 
 class T2KillMidDrain(PairTest):
     USERS = tuple("k%02d" % i for i in range(1, 51))
-    PAIR_ARGS = {"max_conns": 2, "min_avail": True}
+    # No process_min_avail: with it the replicator starts with the master and its
+    # start-up full sync may race B's start (a failed user then waits 5 minutes and
+    # the pair never gets idle). After the kill, the master starts the replicator
+    # again on demand: for the aggregator, which reconnects within a second.
+    PAIR_ARGS = {"max_conns": 2}
 
     def test_kill9_mid_drain(self):
         p = self.pair

@@ -238,8 +238,9 @@ def table(results):
         "drepl benchmark (%s mode), %s" % ("quick" if meta.get("quick") else "full", meta.get("date_utc")),
         "machine: %s cores (%s), %s MiB RAM, %s" % (meta.get("cores"), meta.get("cpu_model"),
                                                    meta.get("mem_mib"), meta.get("kernel")),
-        "Dovecot %s; project %s; load average at start %s, at end %s" % (
-            meta.get("dovecot_version"), meta.get("git"), meta.get("load_start"), meta.get("load_end")),
+        "Dovecot %s; measured build: %s; load average at start %s, at end %s" % (
+            meta.get("dovecot_version"), meta.get("build") or meta.get("prefix") or meta.get("git"),
+            meta.get("load_start"), meta.get("load_end")),
         "pair: %s users x %s mailboxes, replication_max_conns=%s, both nodes on one box (loopback)" % (
             meta.get("users"), meta.get("mailboxes"), meta.get("max_conns")),
         "cells: median / p90 over the samples (n in the JSON); ratio = %s / stock" % _vs(modes),

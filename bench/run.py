@@ -76,6 +76,31 @@ def loadavg():
         return " ".join(fh.read().split()[:3])
 
 
+def build_source(build):
+    """'<source dir> @ <commit>' of the build tree measured (a `.commit` file in an
+    exported source tree, else git describe), or None without a build dir."""
+    if not build:
+        return None
+    src = None
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as fh:
+            for line in fh:
+                if line.startswith("CMAKE_HOME_DIRECTORY:"):
+                    src = line.split("=", 1)[1].strip()
+    except OSError:
+        return None
+    if not src:
+        return None
+    try:
+        with open(os.path.join(src, ".commit")) as fh:
+            return "%s @ %s" % (src, fh.read().strip())
+    except OSError:
+        pass
+    r = subprocess.run(["git", "-C", src, "describe", "--always", "--dirty"],
+                       capture_output=True, text=True)
+    return "%s @ %s" % (src, r.stdout.strip() or "?")
+
+
 def machine_meta(plan, modes, args):
     cpu = "?"
     with open("/proc/cpuinfo") as fh:
@@ -89,6 +114,7 @@ def machine_meta(plan, modes, args):
     git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip() or "?"
     return {"date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "build": build_source(args.build_dir),
             "quick": plan.quick, "cores": os.cpu_count(), "cpu_model": cpu, "mem_mib": mem,
             "kernel": platform.release(), "dovecot_version": ver, "git": git, "modes": modes,
             "users": plan.users, "mailboxes": len(MAILBOXES), "max_conns": plan.max_conns,

@@ -115,22 +115,7 @@ int run_aggregator(const CliOptions& options, std::optional<MasterEnv> master) {
   forwarder.start();
   for (auto& l : listeners) l->start();
   for (auto& f : fifos) f->start();
-  // A handler that throws (e.g. std::system_error when the kernel refuses a
-  // resolver thread near vsz_limit) must not abort the whole daemon: log one
-  // line and keep serving; Asio allows run() to be re-entered.
-  for (;;) {
-    try {
-      io.run();
-      break;
-    } catch (const std::exception& e) {
-      log_error("Internal error in an event handler, continuing: {}", e.what());
-    }
-  }
-  // Everything is saved by now. Leave without running destructors: pending
-  // handlers still own connections whose client tokens point into objects
-  // destroyed before the io_context.
-  std::fflush(nullptr);
-  ::_exit(0);
+  run_until_stopped_then_exit(io);
 }
 
 }  // namespace drepl

@@ -2,6 +2,9 @@
 #include "service-runtime.h"
 
 #include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "logger.h"
 
@@ -59,6 +62,19 @@ void ServiceRuntime::trigger(const std::string& reason) {
   triggered_ = true;
   signals_.cancel();
   if (on_shutdown_) on_shutdown_(reason);
+}
+
+void run_until_stopped_then_exit(asio::io_context& io) {
+  for (;;) {
+    try {
+      io.run();
+      break;
+    } catch (const std::exception& e) {
+      log_error("Internal error in an event handler, continuing: {}", e.what());
+    }
+  }
+  std::fflush(nullptr);
+  ::_exit(0);
 }
 
 }  // namespace drepl

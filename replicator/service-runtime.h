@@ -46,4 +46,13 @@ class ServiceRuntime {
   bool triggered_ = false;
 };
 
+// Runs `io` until it is stopped, then leaves the process with _exit(0)
+// (everything must be saved by then): destructors are skipped because
+// pending handlers still own connections whose client tokens point into
+// objects destroyed before the io_context. A handler that throws (e.g.
+// std::system_error when the kernel refuses a resolver thread near
+// vsz_limit) does not abort the daemon: one error line is logged and the
+// loop is re-entered, which Asio allows.
+[[noreturn]] void run_until_stopped_then_exit(asio::io_context& io);
+
 }  // namespace drepl

@@ -358,13 +358,29 @@ def fig_rss_and_burst(plan, modes, args, prefix, want, res, notes):
                 r2["crashes_at_default_vsz"] = r["crashes"]
                 r = r2
             res["rss1m"][m] = r
+        # The start-up time is a one-off that Dovecot's auth sometimes stretches to
+        # ~60 s (the userdb listing itself stalls, seen with stock and ours alike):
+        # a second start per mode, interleaved; the figure is the better of the two.
+        for m in modes:
+            r = res["rss1m"][m]
+            if r.get("load_s") is None:
+                continue
+            extra = "default_vsz_limit = %s" % BIG_VSZ if r.get("vsz_limit") else ""
+            again = rss_known_users(m, args, prefix, plan.rss_big, extra_conf=extra, tag="again")
+            r["load_s_runs"] = [r["load_s"], again.get("load_s")]
+            if again.get("load_s") is not None:
+                r["load_s"] = min(r["load_s"], again["load_s"])
+            if max(x for x in r["load_s_runs"] if x is not None) > 20:
+                notes.append("%s: a %d-user userdb listing took %s s (Dovecot's auth stalled; the "
+                             "table shows the better start)" % (
+                                 m, plan.rss_big, " and ".join("%.1f" % x for x in r["load_s_runs"] if x is not None)))
 
 
 BIG_VSZ = "2G"
 TRICKLE_RATE = 10  # notifications per second on the 1M-user node
 
 
-def rss_known_users(mode, args, prefix, nusers, extra_conf="", trickle_s=0):
+def rss_known_users(mode, args, prefix, nusers, extra_conf="", trickle_s=0, tag=""):
     """A replicator-only node with `nusers` userdb users: seconds until its replicator
     knows them all, its VmRSS/VmHWM then; or, if the replicator dies on the way
     (Panic/Fatal in the log), crashes = number of such lines and the first one.
@@ -410,7 +426,8 @@ def rss_known_users(mode, args, prefix, nusers, extra_conf="", trickle_s=0):
                               "wchar": io1["wchar"] - io0["wchar"]}
         return res
     finally:
-        keep_log(args, aux, "aux1m-%s%s" % (mode, "-bigvsz" if extra_conf else ""))
+        keep_log(args, aux, "aux1m-%s%s%s" % (mode, "-bigvsz" if extra_conf else "",
+                                             "-" + tag if tag else ""))
         aux.destroy()
 
 

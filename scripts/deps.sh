@@ -8,7 +8,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates ccache debootstrap
   libgtest-dev libgmock-dev libbenchmark-dev
   libasio-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev
   dovecot-core dovecot-imapd dovecot-dev

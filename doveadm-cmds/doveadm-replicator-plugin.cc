@@ -9,7 +9,7 @@
 //   2.4: the five stock commands (removed from 2.4) with the stock usage
 //        strings and output, plus `replicator detail`.
 //
-// A thin adapter: the command logic lives in src/replicator-commands.h; this
+// A thin adapter: the command logic lives in src/doveadm/replicator-commands.h; this
 // file reads the doveadm parameters, maps CliPrinter onto doveadm_print
 // (so -f table|tab|flow|json|... all work) and CliResult onto doveadm's exit
 // code and log. Parameter tables are static arrays filled field by field at

@@ -2,7 +2,7 @@
 // and the notify hooks (spec §4.2). Enable with
 //   mail_plugins = $mail_plugins notify replication
 //   plugin { mail_replica = tcp:replica:12345 }
-// The hooks only collect facts; src/change-priority.h decides the priority
+// The hooks only collect facts; src/notify/change-priority.h decides the priority
 // and plugin/replication-user.cc sends it.
 #include <cstdint>
 

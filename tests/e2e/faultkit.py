@@ -2,7 +2,7 @@
 test_sync_on_save.py) on top of dovepair.py. Python standard library only.
 
 - STATUS-DETAIL over a node's replicator-doveadm socket (our protocol extension,
-  src/doveadm-detail.h), parsed into dicts;
+  src/doveadm/doveadm-detail.h), parsed into dicts;
 - raw line clients for the replicator's and aggregator's sockets and the FIFO;
 - our daemon's processes (replicator / aggregator) under a node's master;
 - userdb extra fields in a node's passwd-file;
@@ -36,7 +36,7 @@ def pick_block(lo=FAULTS_PORT_LO, hi=FAULTS_PORT_HI, n=PORTS_PER_PAIR, avoid=())
 # --------------------------------------------------------------------------- tab escaping
 
 def te_escape(s):
-    """Dovecot's tab-escaping (src/tab-escape.h)."""
+    """Dovecot's tab-escaping (src/base/tab-escape.h)."""
     return (s.replace("\x01", "\x011").replace("\0", "\x010").replace("\t", "\x01t")
             .replace("\r", "\x01r").replace("\n", "\x01n"))
 

@@ -1,0 +1,32 @@
+// replicator/app/main.cc: dovecot-replicator's entry point. Parses the command
+// line, sets up logging (Dovecot framing under the master, plain text
+// standalone) and runs the replicator or (--aggregator) the aggregator.
+#include <malloc.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "cli-options.h"
+#include "daemon-main.h"
+#include "logger.h"
+#include "master-service.h"
+
+int main(int argc, char** argv) {
+  // One malloc arena: glibc gives every thread that allocates (the state
+  // writer's fsync worker, Asio's resolver) an arena that reserves 64 MiB
+  // of address space, and the master's vsz_limit (RLIMIT_AS, default 256M)
+  // counts reserved address space, not resident memory.
+  mallopt(M_ARENA_MAX, 1);
+  drepl::CliOptions options;
+  int exit_code = 0;
+  if (!drepl::parse_cli(argc, argv, &options, &exit_code)) return exit_code;
+
+  std::optional<drepl::MasterEnv> master;
+  if (!options.foreground) master = drepl::master_env_from_environment();
+  const char* mode = options.aggregator ? "aggregator" : "replicator";
+  bool debug = options.debug || (master && master->log_debug);
+  drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, mode, debug);
+
+  if (options.aggregator) return drepl::run_aggregator(options, std::move(master));
+  return drepl::run_replicator(options, std::move(master));
+}

@@ -1,0 +1,190 @@
+// replicator/clients/dsync-client.cc: see dsync-client.h.
+#include "dsync-client.h"
+
+#include <signal.h>
+
+#include <algorithm>
+
+#include <asio/write.hpp>
+#include <fmt/format.h>
+
+#include "doveadm-protocol.h"
+#include "logger.h"
+#include "peer-process.h"
+
+namespace drepl {
+namespace {
+
+std::chrono::seconds check_period(std::int64_t inactivity_secs) {
+  std::int64_t p = inactivity_secs > 0 ? inactivity_secs / 4 : 15;
+  return std::chrono::seconds(std::clamp<std::int64_t>(p, 1, 15));
+}
+
+}  // namespace
+
+DsyncClient::DsyncClient(asio::io_context& io, DsyncClientOptions options, std::string request,
+                         Done done)
+    : io_(io),
+      options_(std::move(options)),
+      request_(std::move(request)),
+      done_(std::move(done)),
+      socket_(io),
+      check_timer_(io),
+      delay_timer_(io),
+      buf_(64 * 1024) {}
+
+DsyncClient::~DsyncClient() = default;
+
+std::string DsyncClient::status_text() const {
+  if (!connected_) return "Connecting";
+  switch (parser_.stage()) {
+    case DsyncReplyParser::Stage::kHandshake: return std::string(kDsyncStatusWaitingHandshake);
+    case DsyncReplyParser::Stage::kStateLine: return std::string(kDsyncStatusWaitingDsync);
+    case DsyncReplyParser::Stage::kResultLine: return std::string(kDsyncStatusWaitingSecondLine);
+    case DsyncReplyParser::Stage::kDone: return std::string(kDsyncStatusIdle);
+  }
+  return "";
+}
+
+void DsyncClient::start() {
+  started_ = last_progress_ = std::chrono::steady_clock::now();
+  auto self = shared_from_this();
+  socket_.async_connect(
+      asio::local::stream_protocol::endpoint(options_.socket_path),
+      [this, self](const asio::error_code& ec) {
+        if (finished_) return;
+        if (ec) {
+          std::string text = fmt::format("net_connect_unix({}) failed: {}", options_.socket_path,
+                                         ec.message());
+          // Complete later, as stock does, so that a dead local
+          // doveadm-server does not make the brain retry in a tight loop.
+          delay_timer_.expires_after(options_.connect_failure_delay);
+          delay_timer_.async_wait([this, self, text](const asio::error_code& e) {
+            if (e || finished_) return;
+            fail(SyncErrorKind::kLocalDoveadm, text);
+          });
+          return;
+        }
+        connected_ = true;
+        asio::async_write(socket_, asio::buffer(request_),
+                          [this, self](const asio::error_code& e, std::size_t) {
+                            if (finished_) return;
+                            if (e) {
+                              fail(SyncErrorKind::kLocalDoveadm,
+                                   fmt::format("write({}) failed: {}", options_.socket_path,
+                                               e.message()));
+                            }
+                          });
+        read_more();
+        arm_check();
+      });
+}
+
+void DsyncClient::abort() {
+  finished_ = true;
+  asio::error_code ignored;
+  check_timer_.cancel();
+  delay_timer_.cancel();
+  socket_.close(ignored);
+}
+
+void DsyncClient::read_more() {
+  auto self = shared_from_this();
+  socket_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec,
+                                                           std::size_t n) {
+    if (finished_) return;
+    if (n > 0) {
+      got_bytes_since_check_ = true;
+      last_progress_ = std::chrono::steady_clock::now();
+      if (parser_.feed(std::string_view(buf_.data(), n))) {
+        finish(parser_.result());
+        return;
+      }
+    }
+    if (ec) {
+      parser_.finish_eof();
+      finish(parser_.result());
+      return;
+    }
+    read_more();
+  });
+}
+
+void DsyncClient::arm_check() {
+  if (options_.inactivity_timeout_secs <= 0 && options_.overall_timeout_secs <= 0) return;
+  auto self = shared_from_this();
+  check_timer_.expires_after(check_period(options_.inactivity_timeout_secs));
+  check_timer_.async_wait([this, self](const asio::error_code& ec) {
+    if (ec || finished_) return;
+    check_progress();
+    if (!finished_) arm_check();
+  });
+}
+
+void DsyncClient::locate_server() {
+  if (server_pid_ || locate_attempts_ >= 20 || !socket_.is_open()) return;
+  ++locate_attempts_;
+  auto inode = unix_peer_inode(socket_.native_handle());
+  if (!inode) return;
+  auto pid = find_socket_owner(*inode, "doveadm");
+  if (pid && *pid != options_.protected_pid && *pid > 1) {
+    server_pid_ = pid;
+    log_debug("dsync: doveadm-server pid {} serves our connection", *pid);
+  }
+}
+
+void DsyncClient::check_progress() {
+  auto now = std::chrono::steady_clock::now();
+  locate_server();
+  if (server_pid_) {
+    auto io_bytes = process_io_bytes(*server_pid_);
+    if (io_bytes && (!last_io_ || *io_bytes != *last_io_)) {
+      if (last_io_) last_progress_ = now;
+      last_io_ = io_bytes;
+    }
+  }
+  got_bytes_since_check_ = false;
+  auto idle = std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count();
+  auto total = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
+  std::string why;
+  if (options_.inactivity_timeout_secs > 0 && idle >= options_.inactivity_timeout_secs) {
+    why = fmt::format("no progress for {} secs (replication_dsync_timeout)", idle);
+  } else if (options_.overall_timeout_secs > 0 && total >= options_.overall_timeout_secs) {
+    why = fmt::format("still running after {} secs (overall limit)", total);
+  } else {
+    return;
+  }
+  std::string killed;
+  if (server_pid_ && *server_pid_ != options_.protected_pid && process_exists(*server_pid_)) {
+    if (::kill(*server_pid_, SIGKILL) == 0) {
+      killed = fmt::format("; killed doveadm-server pid {}", *server_pid_);
+    } else {
+      killed = fmt::format("; kill({}) failed: {}", *server_pid_, errno_text(errno));
+    }
+  } else {
+    killed = "; doveadm-server process not found, connection closed";
+  }
+  fail(SyncErrorKind::kTimeout, fmt::format("dsync timed out: {}{}", why, killed));
+}
+
+void DsyncClient::fail(SyncErrorKind kind, std::string text) {
+  DsyncResult r;
+  r.ok = false;
+  r.error.kind = kind;
+  r.error.text = std::move(text);
+  finish(r);
+}
+
+void DsyncClient::finish(const DsyncResult& result) {
+  if (finished_) return;
+  finished_ = true;
+  asio::error_code ignored;
+  check_timer_.cancel();
+  delay_timer_.cancel();
+  socket_.close(ignored);
+  Done done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(result);
+}
+
+}  // namespace drepl

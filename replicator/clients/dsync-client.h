@@ -1,0 +1,91 @@
+// replicator/clients/dsync-client.h: one dsync run = one connection to the local
+// doveadm-server socket (doveadm_socket_path), spec §6.10:
+//   -> VERSION\tdoveadm-server\t1\t0\n \tTE(user)\tsync\t<params>[\t-f]\t-s\t<state>\t<dest>\n
+//   <- +\n  <state>\t\n  +|-CODE\n          (src/sync/dsync-request.h, src/sync/dsync-reply.h)
+// doveadm-server serves one connection per process, so every run connects
+// anew and the connection is closed after the reply.
+//
+// Timeouts (stock had none, spec §10.15): a run that makes no progress for
+// inactivity_timeout_secs (replication_dsync_timeout) is aborted, and any
+// run is aborted after overall_timeout_secs. Progress = a reply byte, or
+// I/O done by the doveadm-server process serving us (its /proc/<pid>/io
+// counters; it is silent on our socket until the end). On expiry that
+// process is SIGKILLed (found through peer-process.h; never the master) and
+// the run fails with kTimeout.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dsync-reply.h"
+
+namespace drepl {
+
+struct DsyncClientOptions {
+  std::string socket_path;                 // absolute doveadm-server socket path
+  std::int64_t inactivity_timeout_secs = 600;  // 0 = none
+  std::int64_t overall_timeout_secs = 7200;    // 0 = none
+  // A failed connect completes only after this delay (stock: 5 s), so that
+  // an unreachable doveadm-server does not make the brain spin.
+  std::chrono::milliseconds connect_failure_delay{5000};
+  // Never SIGKILL this pid (the master); 0 = none.
+  pid_t protected_pid = 0;
+};
+
+class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
+ public:
+  using Done = std::function<void(const DsyncResult&)>;
+
+  // `request` is the complete bytes to send (format_dsync_request()).
+  DsyncClient(asio::io_context& io, DsyncClientOptions options, std::string request, Done done);
+  ~DsyncClient();
+
+  void start();
+  // Stops without calling `done` (daemon shutdown). The doveadm-server
+  // process finishes on its own.
+  void abort();
+
+  // The stage as `doveadm replicator dsync-status` shows it.
+  std::string status_text() const;
+  // The doveadm-server process serving this run, once found.
+  std::optional<pid_t> server_pid() const { return server_pid_; }
+
+ private:
+  void read_more();
+  void arm_check();
+  void check_progress();
+  void finish(const DsyncResult& result);
+  void fail(SyncErrorKind kind, std::string text);
+  void locate_server();
+
+  asio::io_context& io_;
+  DsyncClientOptions options_;
+  std::string request_;
+  Done done_;
+  asio::local::stream_protocol::socket socket_;
+  asio::steady_timer check_timer_;
+  asio::steady_timer delay_timer_;
+  DsyncReplyParser parser_;
+  std::vector<char> buf_;
+  std::chrono::steady_clock::time_point started_{};
+  std::chrono::steady_clock::time_point last_progress_{};
+  bool connected_ = false;
+  bool got_bytes_since_check_ = false;
+  bool finished_ = false;
+  std::optional<pid_t> server_pid_;
+  std::optional<std::uint64_t> last_io_;
+  unsigned locate_attempts_ = 0;
+};
+
+}  // namespace drepl

@@ -1,0 +1,558 @@
+// replicator/core/brain.cc: see brain.h.
+#include "brain.h"
+
+#include <asio/post.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "auth-master.h"
+#include "doveadm-protocol.h"
+#include "logger.h"
+#include "mail-replica.h"
+#include "tcp-probe.h"
+#include "wildcard.h"
+
+namespace drepl {
+namespace {
+
+// Longest wait between two fills when nothing is due (stock: 3600 s).
+constexpr std::int64_t kMaxFillWaitSecs = 3600;
+
+// mail_replica from the userdb reply: the field's presence matters (an
+// explicitly empty value disables replication for the user).
+std::optional<std::string> userdb_mail_replica(const AuthUserReply& reply) {
+  if (auto v = auth_user_field(reply, "mail_replica")) return std::string(*v);
+  if (auto v = auth_user_field(reply, "plugin/mail_replica")) return std::string(*v);
+  return std::nullopt;
+}
+
+}  // namespace
+
+Brain::Brain(asio::io_context& io, const Clock& clock, ReplicatorQueue& queue,
+             SyncWaiters& waiters, DestinationBreakers& breakers, UserdbLookups& userdb,
+             UserListing& listing, StateWriter& state, BrainSettings settings)
+    : io_(io),
+      clock_(clock),
+      queue_(queue),
+      waiters_(waiters),
+      breakers_(breakers),
+      userdb_(userdb),
+      listing_(listing),
+      state_(state),
+      settings_(std::move(settings)),
+      fill_timer_(io),
+      waiter_timer_(io) {
+  answer_fn_ = [this](const SyncWaiter& w, bool success) { answer(w, success); };
+}
+
+Brain::~Brain() { queue_.set_change_callback(nullptr); }
+
+void Brain::start() {
+  queue_.set_change_callback([this] { schedule_fill(); });
+  if (settings_.max_conns == 0) {
+    log_warning("replication_max_conns = 0: no user will ever be synced");
+  }
+  schedule_fill();
+  arm_waiter_expiry();
+}
+
+void Brain::shutdown() {
+  shutting_down_ = true;
+  fill_timer_.cancel();
+  waiter_timer_.cancel();
+  for (Slot& s : slots_) {
+    if (s.client) s.client->abort();
+    s.client.reset();
+    s.stage = Stage::kIdle;
+    ++s.run_id;  // late callbacks (userdb) are ignored
+  }
+  running_ = 0;
+  waiters_.answer_everyone(false, answer_fn_);
+  queue_.set_change_callback(nullptr);
+}
+
+// ---- scheduling ---------------------------------------------------------------
+
+void Brain::schedule_fill() {
+  if (fill_posted_ || shutting_down_) return;
+  fill_posted_ = true;
+  asio::post(io_, [this] {
+    fill_posted_ = false;
+    fill();
+  });
+}
+
+void Brain::arm_fill_timer(std::int64_t secs) {
+  secs = std::clamp<std::int64_t>(secs, 1, kMaxFillWaitSecs);
+  fill_timer_.expires_after(std::chrono::seconds(secs));
+  fill_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) fill();
+  });
+}
+
+std::size_t Brain::free_slot() {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].stage == Stage::kIdle) return i;
+  }
+  slots_.emplace_back();
+  return slots_.size() - 1;
+}
+
+void Brain::fill() {
+  if (shutting_down_) return;
+  if (settings_.max_conns == 0) return;
+  while (running_ < settings_.max_conns) {
+    ReplicatorUser* user = queue_.pop();
+    if (user == nullptr) break;
+    start_user(free_slot(), *user);
+  }
+  std::int64_t next_secs = kMaxFillWaitSecs;
+  if (queue_.peek(&next_secs) != nullptr && next_secs == 0) {
+    // Due users wait for a slot; the next completion refills.
+    return;
+  }
+  arm_fill_timer(next_secs);
+}
+
+void Brain::start_user(std::size_t idx, ReplicatorUser& user) {
+  Slot& slot = slots_[idx];
+  slot.stage = Stage::kLookup;
+  slot.run_id = ++next_run_id_;
+  slot.username = user.username;
+  slot.destination.clear();
+  slot.type.clear();
+  ++running_;
+  std::uint64_t run_id = slot.run_id;
+  std::string name = user.username;
+  userdb_.lookup(name, [this, idx, run_id, name](UserdbLookup r) {
+    on_lookup(idx, run_id, name, std::move(r));
+  });
+}
+
+void Brain::release(std::size_t idx) {
+  Slot& slot = slots_[idx];
+  if (slot.stage != Stage::kIdle && running_ > 0) --running_;
+  slot.stage = Stage::kIdle;
+  slot.client.reset();
+  slot.username.clear();
+  slot.destination.clear();
+  slot.type.clear();
+  slot.probing = false;
+  ++slot.run_id;
+  schedule_fill();
+}
+
+void Brain::on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                      UserdbLookup r) {
+  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) return;
+  ReplicatorUser* user = queue_.lookup(username);
+  if (user == nullptr || !user->popped) {
+    // Removed (or removed and re-created) while we looked it up.
+    release(idx);
+    return;
+  }
+  switch (r.kind) {
+    case UserdbLookup::Kind::kNotFound:
+      if (metrics_) metrics_->record_skipped(SyncSkipReason::kUserNotFound);
+      log_info("replication({}): user no longer exists in the userdb, removed from the queue",
+               username);
+      queue_.remove(username);
+      removed(username);
+      release(idx);
+      return;
+    case UserdbLookup::Kind::kFailed:
+      if (metrics_) metrics_->record_skipped(SyncSkipReason::kUserdbFailed);
+      log_warning("replication({}): {}", username, r.error);
+      failed_attempt(*user, SyncError{SyncErrorKind::kLocalDoveadm, r.error});
+      release(idx);
+      return;
+    case UserdbLookup::Kind::kFound:
+      break;
+  }
+  UserdbReplication fields = userdb_replication_fields(r.reply);
+  if (fields.noreplicate) {
+    if (metrics_) metrics_->record_skipped(SyncSkipReason::kNoReplicate);
+    never_sync(*user, SyncErrorKind::kNoReplicate, "userdb has noreplicate for this user");
+    release(idx);
+    return;
+  }
+  std::string destination = userdb_mail_replica(r.reply).value_or(settings_.global_mail_replica);
+  if (destination.empty()) {
+    if (metrics_) metrics_->record_skipped(SyncSkipReason::kNoReplica);
+    never_sync(*user, SyncErrorKind::kNoReplica, "no mail_replica for this user");
+    release(idx);
+    return;
+  }
+  switch (breakers_.admit(destination)) {
+    case BreakerAdmission::kRejected:
+      if (metrics_) metrics_->record_skipped(SyncSkipReason::kBreakerOpen);
+      refused_by_breaker(*user, destination);
+      release(idx);
+      return;
+    case BreakerAdmission::kTrial:
+      start_dsync(idx, *user, destination, true);
+      return;
+    case BreakerAdmission::kAllowed:
+      start_dsync(idx, *user, destination, false);
+      return;
+  }
+}
+
+void Brain::never_sync(ReplicatorUser& user, SyncErrorKind kind, const std::string& text) {
+  std::string name = user.username;
+  queue_.begin_sync(user);
+  std::uint64_t seq = waiters_.start_sync();
+  queue_.finish_sync(user, false, "", SyncError{kind, text});
+  waiters_.finish_sync(name, seq, false, answer_fn_);
+  waiters_.answer_all(name, false, answer_fn_);
+  log_debug("replication({}): not replicated: {}", name, text);
+  state_.mark_dirty(name);
+}
+
+void Brain::failed_attempt(ReplicatorUser& user, const SyncError& error) {
+  std::string name = user.username;
+  queue_.begin_sync(user);
+  std::uint64_t seq = waiters_.start_sync();
+  queue_.finish_sync(user, false, "", error);
+  waiters_.finish_sync(name, seq, false, answer_fn_);
+  state_.mark_dirty(name);
+}
+
+void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string& destination,
+                        bool trial) {
+  Slot& slot = slots_[idx];
+  bool full = queue_.begin_sync(user);
+  slot.stage = Stage::kDsync;
+  slot.seq = waiters_.start_sync();
+  slot.trial = trial;
+  slot.destination = destination;
+  slot.type = std::string(dsync_sync_type(full, user.state));
+  slot.sync_type = sync_type_for(full, user.state);
+  slot.started_ms = metrics_clock_ ? metrics_clock_->now_ms() : 0;
+  if (metrics_) metrics_->record_started(slot.sync_type);
+  DsyncRequest req;
+  req.username = user.username;
+  req.state = user.state;
+  req.full = full;
+  req.destination = destination;
+  std::uint64_t run_id = slot.run_id;
+  std::string name = user.username;
+  log_debug("replication({}): starting {} sync to {}{}", name, slot.type, destination,
+            trial ? " (circuit breaker probe)" : "");
+  slot.client = std::make_shared<DsyncClient>(
+      io_, settings_.dsync, format_dsync_request(req, settings_.dsync_params),
+      [this, idx, run_id, name](const DsyncResult& r) { on_dsync_done(idx, run_id, name, r); });
+  slot.client->start();
+  state_.mark_dirty(name);
+}
+
+void Brain::refused_by_breaker(ReplicatorUser& user, const std::string& destination) {
+  // Shown like a failed sync (stock status: failed, "Waiting 'failed'"), but
+  // no attempt was made: the timestamps, the full-sync bookkeeping and the
+  // backoff stay as they were (failures become at least 1, never more).
+  SyncError error{SyncErrorKind::kConnectRefused, "replica looks down"};
+  if (auto it = down_errors_.find(destination); it != down_errors_.end()) error = it->second;
+  error.text += " (not attempted: replica looks down, next probe soon)";
+  std::string name = user.username;
+  queue_.defer(user, breakers_.next_probe_time(destination));  // pushes it back
+  queue_.modify(user, [&](ReplicatorUser& u) {
+    u.priority = Priority::kNone;  // as after a failed sync; retried with the probe
+    u.last_sync_failed = true;
+    u.retry_now = true;  // due at not_before (the probe), not after the backoff
+    u.consecutive_failures = std::max<std::uint32_t>(u.consecutive_failures, 1);
+    u.last_error = error;
+  });
+  // Nobody waiting for a sync of this user gets one before the probe.
+  waiters_.answer_all(name, false, answer_fn_);
+  log_debug("replication({}): not synced, {} looks down", name, destination);
+  state_.mark_dirty(name);
+}
+
+void Brain::wait_for_probe(ReplicatorUser& user, const std::string& destination) {
+  if (!breakers_.is_open(destination)) return;
+  UnixTime probe = breakers_.next_probe_time(destination);
+  queue_.modify(user, [&](ReplicatorUser& u) {
+    u.retry_now = true;
+    u.not_before = probe;
+  });
+}
+
+void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, bool trial) {
+  bool was_open = breakers_.is_open(destination);
+  bool closed = r.ok ? breakers_.record_success(destination, trial)
+                     : breakers_.record_failure(destination, r.error.kind, trial);
+  if (!breakers_.is_open(destination)) {
+    down_errors_.erase(destination);
+  } else if (!r.ok && sync_error_is_destination_down(r.error.kind)) {
+    down_errors_[destination] = r.error;
+  }
+  if (closed) {
+    std::size_t n = queue_.retry_failed_now([](const ReplicatorUser& u) {
+      return u.not_before != 0 || sync_error_is_destination_down(u.last_error.kind);
+    });
+    log_info("Replica {} is reachable again: retrying {} users now", destination, n);
+  } else if (!was_open && breakers_.is_open(destination)) {
+    log_warning("Replica {} looks down ({}): syncs to it are paused, probing it every "
+                "few seconds",
+                destination, r.error.text);
+  }
+}
+
+void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                          const DsyncResult& r) {
+  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) return;
+  Slot& slot = slots_[idx];
+  slot.client.reset();
+  // A failure without a specific reason toward a TCP replica: find out
+  // whether the replica is reachable at all (doveadm-server's own error
+  // goes to Dovecot's log, not to us).
+  if (!r.ok && (r.error.kind == SyncErrorKind::kRemoteError ||
+                r.error.kind == SyncErrorKind::kProtocol)) {
+    auto replica = parse_mail_replica(slot.destination, settings_.doveadm_port);
+    if (replica && replica->is_tcp() && replica->port != 0) {
+      slot.probing = true;
+      probe_tcp(io_, replica->host, replica->port, std::chrono::seconds(3),
+                [this, idx, run_id, username, r](TcpProbeResult probe) {
+                  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) {
+                    return;
+                  }
+                  DsyncResult refined = r;
+                  if (!probe.reachable) {
+                    refined.error.kind = SyncErrorKind::kConnectRefused;
+                    refined.error.text = probe.error + " (" + r.error.text + ")";
+                  }
+                  finish_dsync(idx, username, refined);
+                });
+      return;
+    }
+  }
+  finish_dsync(idx, username, r);
+}
+
+void Brain::finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& r) {
+  std::string destination = slots_[idx].destination;
+  bool trial = slots_[idx].trial;
+  std::uint64_t seq = slots_[idx].seq;
+  if (metrics_) {
+    Millis took = metrics_clock_ ? metrics_clock_->now_ms() - slots_[idx].started_ms : 0;
+    metrics_->record_finished(slots_[idx].sync_type, r.ok, r.error.kind,
+                              static_cast<double>(took) / 1000.0);
+  }
+  release(idx);
+  feed_breaker(destination, r, trial);
+
+  ReplicatorUser* user = queue_.lookup(username);
+  if (user == nullptr || !user->popped) {
+    log_debug("replication({}): user was removed during its dsync; result discarded", username);
+    return;
+  }
+  if (r.ok) {
+    queue_.finish_sync(*user, true, r.state, SyncError{});
+    waiters_.finish_sync(username, seq, true, answer_fn_);
+    log_debug("replication({}): synced", username);
+  } else if (r.error.kind == SyncErrorKind::kNoUser) {
+    log_info("replication({}): {}: removed from the queue", username, r.error.text);
+    queue_.remove(username);
+    removed(username);
+  } else {
+    queue_.finish_sync(*user, false, "", r.error);
+    if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
+    waiters_.finish_sync(username, seq, false, answer_fn_);
+    if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {
+      waiters_.answer_all(username, false, answer_fn_);
+      log_info("replication({}): {}: not replicated any more", username, r.error.text);
+    } else {
+      log_warning("replication({}): dsync to {} failed: {}", username, destination, r.error.text);
+    }
+  }
+  state_.mark_dirty(username);
+}
+
+// ---- waiters ------------------------------------------------------------------
+
+void Brain::answer(const SyncWaiter& waiter, bool success) {
+  auto it = sync_done_.find(waiter.tag);
+  if (it == sync_done_.end()) return;
+  SyncDone done = std::move(it->second);
+  sync_done_.erase(it);
+  if (done) done(success);
+}
+
+void Brain::removed(const std::string& username) {
+  waiters_.answer_all(username, false, answer_fn_);
+  state_.mark_dirty(username);
+}
+
+void Brain::arm_waiter_expiry() {
+  waiter_timer_.expires_after(std::chrono::seconds(30));
+  waiter_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || shutting_down_) return;
+    waiters_.expire(settings_.waiter_max_age_secs, answer_fn_);
+    arm_waiter_expiry();
+  });
+}
+
+// ---- notifications ----------------------------------------------------------------
+
+void Brain::maybe_recheck_never_sync(ReplicatorUser& user) {
+  if (!user.never_sync || user.popped) return;
+  if (clock_.now() - user.last_fast_sync < settings_.never_sync_recheck_secs) return;
+  // Notifications keep coming for a user we found without a replica: the
+  // configuration may have changed. Look it up again (at most this often).
+  queue_.modify(user, [](ReplicatorUser& u) { u.never_sync = false; });
+}
+
+void Brain::notify(std::string_view username, Priority priority) {
+  if (shutting_down_) return;
+  ReplicatorUser& user = queue_.get(username);
+  maybe_recheck_never_sync(user);
+  if (priority == Priority::kNone) {
+    queue_.modify(user, [](ReplicatorUser&) {});  // stock: re-position only
+  } else {
+    queue_.update(user, priority);
+  }
+  state_.mark_dirty(username);
+}
+
+void Brain::notify_sync(std::string_view username, SyncDone done) {
+  if (shutting_down_ || settings_.max_conns == 0) {
+    done(false);
+    return;
+  }
+  ReplicatorUser& user = queue_.get(username);
+  maybe_recheck_never_sync(user);
+  if (user.never_sync) {
+    done(false);
+    return;
+  }
+  if (!user.popped && user.not_before > clock_.now() && user.last_sync_failed &&
+      sync_error_is_destination_down(user.last_error.kind)) {
+    // Its replica is down and the user waits for the breaker's next probe:
+    // no sync can happen before then, so don't keep the mail process
+    // waiting until its replication_sync_timeout. The change stays queued.
+    queue_.update(user, Priority::kHigh);
+    state_.mark_dirty(username);
+    done(false);
+    return;
+  }
+  std::uint64_t tag = ++next_tag_;
+  sync_done_.emplace(tag, std::move(done));
+  waiters_.add(username, SyncWaiter{tag, tag});
+  queue_.update(user, Priority::kSync);
+  state_.mark_dirty(username);
+}
+
+// ---- replicator-doveadm ------------------------------------------------------------
+
+Brain::SlotCounts Brain::slot_counts() const {
+  SlotCounts c;
+  for (const Slot& s : slots_) {
+    if (s.stage == Stage::kLookup) ++c.lookup;
+    if (s.stage == Stage::kDsync) ++c.dsync;
+  }
+  return c;
+}
+
+std::vector<DsyncSlotStatus> Brain::dsync_status() {
+  std::vector<DsyncSlotStatus> out;
+  out.reserve(slots_.size());
+  for (const Slot& s : slots_) {
+    DsyncSlotStatus st;
+    switch (s.stage) {
+      case Stage::kIdle:
+        st.status = kDsyncStatusNotConnected;
+        break;
+      case Stage::kLookup:
+        st.username = s.username;
+        st.type = "-";
+        st.status = "Looking up user in userdb";
+        break;
+      case Stage::kDsync:
+        st.username = s.username;
+        st.type = s.type;
+        st.status = s.probing  ? "Checking that the replica is reachable"
+                    : s.client ? s.client->status_text()
+                               : "Connecting";
+        break;
+    }
+    out.push_back(std::move(st));
+  }
+  // One line per slot, replication_max_conns of them, also before every
+  // slot was used once (stock lists only the dsync clients it created).
+  while (out.size() < settings_.max_conns) {
+    out.push_back(DsyncSlotStatus{"", "", std::string(kDsyncStatusNotConnected)});
+  }
+  return out;
+}
+
+std::size_t Brain::replicate(Priority priority, bool full, std::string_view mask) {
+  auto apply = [&](ReplicatorUser& user) {
+    queue_.modify(user, [&](ReplicatorUser& u) {
+      u.never_sync = false;  // an explicit request re-checks the user
+      if (full) u.force_full_sync = true;
+    });
+    if (priority == Priority::kNone) {
+      queue_.modify(user, [](ReplicatorUser&) {});
+    } else {
+      queue_.update(user, priority);
+    }
+  };
+  std::size_t count = 0;
+  if (!has_wildcards(mask)) {
+    apply(queue_.get(mask));
+    count = 1;
+  } else {
+    std::vector<std::string> names;
+    queue_.for_each([&](const ReplicatorUser& u) {
+      if (wildcard_match(u.username, mask)) names.push_back(u.username);
+    });
+    for (const std::string& name : names) {
+      if (ReplicatorUser* u = queue_.lookup(name)) {
+        apply(*u);
+        ++count;
+      }
+    }
+  }
+  // One user: journaled; a wildcard may match many: full snapshot.
+  if (has_wildcards(mask)) {
+    state_.mark_dirty();
+  } else {
+    state_.mark_dirty(mask);
+  }
+  return count;
+}
+
+void Brain::add(std::string_view mask, std::function<void(Status)> done) {
+  if (!has_wildcards(mask)) {
+    ReplicatorUser& user = queue_.get(mask);
+    if (user.never_sync) {
+      queue_.modify(user, [](ReplicatorUser& u) { u.never_sync = false; });
+    }
+    state_.mark_dirty(mask);
+    done(ok_status());
+    return;
+  }
+  listing_.add_mask(std::string(mask), std::move(done));
+}
+
+bool Brain::remove(std::string_view username) {
+  std::string name(username);
+  if (!queue_.remove(name)) return false;
+  removed(name);
+  return true;
+}
+
+void Brain::notify_synced(std::string_view username, bool full, std::string_view state) {
+  ReplicatorUser& user = queue_.get(username);
+  UnixTime now = clock_.now();
+  queue_.modify(user, [&](ReplicatorUser& u) {
+    u.last_fast_sync = now;
+    u.last_update = now;
+    if (full) u.last_full_sync = now;
+    if (!state.empty()) u.state = std::string(state);
+  });
+  state_.mark_dirty(username);
+}
+
+}  // namespace drepl

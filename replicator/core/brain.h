@@ -1,0 +1,185 @@
+// replicator/core/brain.h: the replicator's scheduler (spec §6.5 with the
+// defects fixed). It owns the dsync slots and ties together the queue,
+// sync waiters, destination circuit breakers, userdb lookups and the state
+// writer. It is the NotifySink for every notification input and the
+// DoveadmBackend for the replicator-doveadm protocol.
+//
+// Scheduling: any queue change schedules one fill on the next loop turn.
+// A fill pops due users while fewer than replication_max_conns syncs run
+// (0 = never sync); when nothing is due it arms a timer for the first
+// user's next_secs. Per popped user:
+//  1. userdb USER lookup: NOTFOUND -> user removed; `noreplicate` -> never
+//     synced (kNoReplicate); mail_replica from userdb, else the global
+//     plugin/mail_replica; empty -> never synced (kNoReplica); lookup
+//     failure -> a failed attempt (retried with backoff).
+//  2. destination circuit breaker: open and no probe due -> no dsync; the
+//     user is marked failed with the destination's last error ("(not
+//     attempted)", not counted as another attempt) and offered again at the
+//     breaker's next probe.
+//  3. dsync through doveadm-server (dsync-client.h), explicit destination,
+//     no -d/-U, -f when full or forced, -s state; per-sync timeouts.
+//  4. finish: queue finish_sync(); NOUSER -> removed; waiters answered
+//     (+ only by a sync that started after they registered); breaker fed;
+//     refill. A user that failed because its destination is down waits for
+//     the breaker's next probe (2..60 s) instead of the failure backoff
+//     (5 min .. 1 h): while any user waits for a down destination, one of
+//     them probes it, and all of them are retried as soon as it answers.
+// A REMOVE while a dsync runs is safe: the late result is discarded.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "clock.h"
+#include "destination-breaker.h"
+#include "doveadm-backend.h"
+#include "dsync-client.h"
+#include "dsync-request.h"
+#include "millis-clock.h"
+#include "notify-sink.h"
+#include "replicator-metrics.h"
+#include "replicator-queue.h"
+#include "state-writer.h"
+#include "sync-waiters.h"
+#include "user-listing.h"
+#include "userdb-client.h"
+
+namespace drepl {
+
+struct BrainSettings {
+  unsigned max_conns = 10;                  // replication_max_conns
+  std::vector<std::string> dsync_params;    // dsync_parameters_for(replication_dsync_parameters)
+  std::string global_mail_replica;          // plugin/mail_replica
+  std::uint16_t doveadm_port = 0;           // default port of tcp:/tcps: replicas
+  DsyncClientOptions dsync;                 // socket path + timeouts
+  // A user without replica / with noreplicate is looked up again at most
+  // this often when notifications keep coming for it (seconds).
+  std::int64_t never_sync_recheck_secs = 300;
+  // Sync waiters older than this are answered "-" (the plugin gave up long
+  // before), seconds.
+  std::int64_t waiter_max_age_secs = 600;
+};
+
+class Brain final : public NotifySink, public DoveadmBackend {
+ public:
+  Brain(asio::io_context& io, const Clock& clock, ReplicatorQueue& queue, SyncWaiters& waiters,
+        DestinationBreakers& breakers, UserdbLookups& userdb, UserListing& listing,
+        StateWriter& state, BrainSettings settings);
+  ~Brain() override;
+
+  // Installs the queue's change callback and schedules the first fill.
+  void start();
+  // Stops starting syncs, aborts running dsyncs (their users stay in the
+  // queue file with the priority they were serving) and answers every
+  // waiter "-".
+  void shutdown();
+
+  unsigned running() const { return running_; }
+  // replication_max_conns.
+  unsigned max_conns() const { return settings_.max_conns; }
+  // Busy slots by stage (running() = lookup + dsync).
+  struct SlotCounts {
+    unsigned lookup = 0;  // looking the user up in the userdb
+    unsigned dsync = 0;   // dsync running (or the replica being probed after it)
+  };
+  SlotCounts slot_counts() const;
+  // Counts dsync starts/outcomes/durations and skipped users into
+  // `counters`, timing dsyncs with `clock` (both must outlive the brain).
+  // Without this call nothing is counted.
+  void set_metrics(SyncCounters* counters, const MillisClock* clock) {
+    metrics_ = counters;
+    metrics_clock_ = clock;
+  }
+
+  // NotifySink
+  void notify(std::string_view username, Priority priority) override;
+  void notify_sync(std::string_view username, SyncDone done) override;
+
+  // DoveadmBackend
+  ReplicatorQueue& queue() override { return queue_; }
+  // Ready once the start-up userdb listing ended (UserListing).
+  void when_ready(std::function<void()> ready) override {
+    listing_.when_first_listing_ended(std::move(ready));
+  }
+  std::vector<DsyncSlotStatus> dsync_status() override;
+  std::size_t replicate(Priority priority, bool full, std::string_view mask) override;
+  void add(std::string_view mask, std::function<void(Status)> done) override;
+  bool remove(std::string_view username) override;
+  void notify_synced(std::string_view username, bool full, std::string_view state) override;
+
+ private:
+  enum class Stage : unsigned char { kIdle, kLookup, kDsync };
+  struct Slot {
+    Stage stage = Stage::kIdle;
+    std::uint64_t run_id = 0;
+    std::string username;
+    std::string destination;
+    std::string type;     // full / normal / incremental
+    std::uint64_t seq = 0;
+    bool trial = false;
+    bool probing = false;  // dsync failed; TCP-probing the replica
+    SyncType sync_type = SyncType::kNormal;  // metrics
+    Millis started_ms = 0;                   // metrics: dsync start
+    std::shared_ptr<DsyncClient> client;
+  };
+
+  void schedule_fill();
+  void fill();
+  void arm_fill_timer(std::int64_t secs);
+  std::size_t free_slot();
+  void start_user(std::size_t idx, ReplicatorUser& user);
+  void on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                 UserdbLookup result);
+  void never_sync(ReplicatorUser& user, SyncErrorKind kind, const std::string& text);
+  void failed_attempt(ReplicatorUser& user, const SyncError& error);
+  void start_dsync(std::size_t idx, ReplicatorUser& user, const std::string& destination,
+                   bool trial);
+  void on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                     const DsyncResult& result);
+  void finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& result);
+  void release(std::size_t idx);
+  void feed_breaker(const std::string& destination, const DsyncResult& result, bool trial);
+  // The breaker of `destination` refused the sync of popped `user`.
+  void refused_by_breaker(ReplicatorUser& user, const std::string& destination);
+  // Failed `user` (pushed back) retries at the next probe of `destination`
+  // when that destination's breaker is open.
+  void wait_for_probe(ReplicatorUser& user, const std::string& destination);
+  void answer(const SyncWaiter& waiter, bool success);
+  void removed(const std::string& username);
+  void maybe_recheck_never_sync(ReplicatorUser& user);
+  void arm_waiter_expiry();
+
+  asio::io_context& io_;
+  const Clock& clock_;
+  ReplicatorQueue& queue_;
+  SyncWaiters& waiters_;
+  DestinationBreakers& breakers_;
+  UserdbLookups& userdb_;
+  UserListing& listing_;
+  StateWriter& state_;
+  BrainSettings settings_;
+  std::vector<Slot> slots_;
+  unsigned running_ = 0;
+  std::uint64_t next_run_id_ = 0;
+  bool fill_posted_ = false;
+  bool shutting_down_ = false;
+  asio::steady_timer fill_timer_;
+  asio::steady_timer waiter_timer_;
+  std::uint64_t next_tag_ = 0;
+  std::unordered_map<std::uint64_t, SyncDone> sync_done_;
+  // Last destination-down error of each destination whose breaker is open
+  // (shown for the users it refuses).
+  std::unordered_map<std::string, SyncError> down_errors_;
+  SyncAnswerFn answer_fn_;
+  SyncCounters* metrics_ = nullptr;
+  const MillisClock* metrics_clock_ = nullptr;
+};
+
+}  // namespace drepl

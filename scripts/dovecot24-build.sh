@@ -50,10 +50,12 @@ in_root cmake --build "$IN/build" -j"${JOBS:-2}" >"$R$IN/build.log" 2>&1 || {
   tail -20 "$R$IN/build.log" >&2; exit 1; }
 t2=$(date +%s)
 if [ "$TESTS" = 1 ]; then
-  # Unit and daemon tests (no Dovecot needed) plus the doveadm module's own test,
-  # built against the 2.4 headers: everything but the e2e tests (they run from
-  # the host through tests/e2e/dovepair.py --dovecot 2.4).
-  in_root sh -c "cd '$IN/build' && ctest --output-on-failure -j${JOBS:-2} -LE e2e" >"$R$IN/ctest.log" 2>&1 || {
+  # Unit and daemon tests (no Dovecot needed), built against the 2.4 headers.
+  # Not doveadm-cmds: its harness runs doveadm under `unshare -m --propagation`,
+  # which fails inside a chroot ("cannot change root filesystem propagation"), so
+  # the 2.4 doveadm module is only compiled here until that test can bind-mount
+  # from outside the root.
+  in_root sh -c "cd '$IN/build' && ctest --output-on-failure -j${JOBS:-2} -LE e2e -E '^doveadm-cmds\$'" >"$R$IN/ctest.log" 2>&1 || {
     echo "dovecot24-build: tests failed:" >&2; grep -E 'Failed|\*\*\*|tests passed' "$R$IN/ctest.log" | head -40 >&2; exit 1; }
   grep -E 'tests passed|tests failed' "$R$IN/ctest.log" >&2
 fi

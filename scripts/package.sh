@@ -2,10 +2,14 @@
 # Builds the Debian package dovecot-replicator_<version>_<arch>.deb from this tree,
 # for the Dovecot whose dovecot-dev is installed (2.3 on Debian 12, 2.4 on Debian 13).
 #   scripts/package.sh [OUT_DIR]          default OUT_DIR: build-pkg/deb
-#   BUILD_DIR=build-pkg   JOBS=2          the build directory (Release build, no tests)
+#   scripts/package.sh --root ROOT [OUT_DIR]
+#       build inside a Debian root instead (e.g. Dovecot 2.4: the root from
+#       scripts/trixie-root.sh): the tree is bind-mounted at ROOT/drepl-src, the build
+#       goes to build-pkg-<codename>/ of the tree, the .deb to OUT_DIR (default
+#       build-pkg-<codename>/deb).
+#   BUILD_DIR=build-pkg   JOBS=2          the build directory (no tests, no benchmarks)
 #   DOVECOT_CONFIG=/usr/lib/dovecot/dovecot-config   which Dovecot to build for
-# For Dovecot 2.4, run it inside the Debian 13 root (scripts/trixie-root.sh) with the
-# tree bind-mounted; the ABI, paths and maintainer scripts follow the Dovecot found.
+# The ABI, paths and maintainer scripts follow the Dovecot found.
 #
 # Why dpkg-deb and not CPack: the package is mostly maintainer scripts (dpkg-divert,
 # restoring Dovecot's files, systemd) and exact control fields (Depends on the
@@ -30,6 +34,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
+if [ "${1:-}" = --root ]; then
+  ROOT=$(realpath "${2:?--root needs a directory}"); shift 2
+  [ -x "$ROOT/usr/bin/dpkg-deb" ] || { echo "package.sh: $ROOT is not a Debian root" >&2; exit 1; }
+  codename=$(. "$ROOT/etc/os-release" && echo "${VERSION_CODENAME:-root}")
+  mkdir -p "$ROOT/drepl-src"
+  mountpoint -q "$ROOT/drepl-src" || mount --bind "$SRC" "$ROOT/drepl-src"
+  trap 'umount "$ROOT/drepl-src" 2>/dev/null || umount -l "$ROOT/drepl-src"' EXIT
+  for m in proc dev; do mountpoint -q "$ROOT/$m" || { echo "package.sh: $ROOT/$m not mounted (scripts/trixie-root.sh mounts it)" >&2; exit 1; }; done
+  out_rel=${1:-build-pkg-$codename/deb}
+  case "$out_rel" in /*) echo "package.sh: with --root, OUT_DIR is relative to the tree" >&2; exit 1 ;; esac
+  deb=$(chroot "$ROOT" env BUILD_DIR="/drepl-src/build-pkg-$codename" JOBS="${JOBS:-2}" \
+        /drepl-src/scripts/package.sh "/drepl-src/$out_rel" | tail -1)
+  echo "$SRC/${deb#/drepl-src/}"
+  exit 0
+fi
 OUT=$(realpath -m "${1:-build-pkg/deb}")
 BUILD_DIR=$(realpath -m "${BUILD_DIR:-build-pkg}")
 DOVECOT_CONFIG=${DOVECOT_CONFIG:-/usr/lib/dovecot/dovecot-config}

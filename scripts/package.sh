@@ -88,7 +88,8 @@ ARCH=$(dpkg --print-architecture)
 cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
   -DDREPL_BUILD_TESTS=OFF -DDREPL_BUILD_BENCH=OFF -DDOVECOT_INCLUDE_DIR="$INCDIR" \
   -DDREPL_DOVECOT_MODULE_DIR="${MODDIR#/usr/}" \
-  -DDREPL_DOVEADM_MODULE_DIR="${MODDIR#/usr/}/doveadm" >"$BUILD_DIR.cmake.log" 2>&1 \
+  -DDREPL_DOVEADM_MODULE_DIR="${MODDIR#/usr/}/doveadm" \
+  -DDREPL_SYSTEMD_UNIT_DIR="$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)" >"$BUILD_DIR.cmake.log" 2>&1 \
   || { tail -20 "$BUILD_DIR.cmake.log" >&2; die "cmake failed (log: $BUILD_DIR.cmake.log)"; }
 cmake --build "$BUILD_DIR" -j"${JOBS:-2}"
 STAGE="$BUILD_DIR/stage"

@@ -97,15 +97,19 @@ def test_notify(args):
         doveadm_path = os.path.join(d, "sock", "replicator-doveadm")
         notify_path = os.path.join(d, "sock", "replicator")
         watchdog_usec = 400000
+        # Settings through doveconf, as under systemd; SIGHUP re-reads this file.
+        conf = os.path.join(d, "dovecot.conf")
+        conf_text = ("base_dir = %s\nstate_dir = %s\nssl = no\n"
+                     "auth_socket_path = %s\ndoveadm_socket_path = %s\n"
+                     % (os.path.join(d, "base"), d, os.path.join(d, "no-auth"),
+                        os.path.join(d, "no-doveadm")))
+        with open(conf, "w") as f:
+            f.write(conf_text + "replication_max_conns = 3\n")
         cmd = ["systemd-socket-activate", "-l", doveadm_path, "-l", notify_path,
                "--fdname=replicator-doveadm:replicator",
                "-E", "NOTIFY_SOCKET=" + os.path.join(d, "notify"),
                "-E", "WATCHDOG_USEC=%d" % watchdog_usec,
-               args.replicator, "--foreground", "--no-config", "--base-dir", os.path.join(d, "base"),
-               "--state-dir", d,
-               "-o", "replication_max_conns=3",
-               "-o", "auth_socket_path=" + os.path.join(d, "no-auth"),
-               "-o", "doveadm_socket_path=" + os.path.join(d, "no-doveadm")]
+               args.replicator, "--foreground", "-c", conf]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         # systemd-socket-activate listens, then execs the replicator on the
         # first connection (same pid).
@@ -153,12 +157,27 @@ def test_notify(args):
                  % max(gaps))
         print("%d WATCHDOG=1 in 2 s, largest gap %.3f s" % (len(pings), max(gaps)))
 
-        # SIGHUP: reload (RELOADING=1, then READY=1), still serving.
+        # SIGHUP: reload (RELOADING=1, then READY=1) with a new
+        # replication_max_conns; the queue (carol) is kept, still serving.
+        with open(conf, "w") as f:
+            f.write(conf_text + "replication_max_conns = 5\n")
         os.kill(proc.pid, signal.SIGHUP)
         notify.wait_for("RELOADING", 10, "1")
         again = notify.wait_for("READY", 10, "1")
-        if not STATUS_RE.match(again.get("STATUS", "")):
-            fail("READY after reload has STATUS %r" % again.get("STATUS"))
+        m = STATUS_RE.match(again.get("STATUS", ""))
+        if not m or m.group(1) != "5" or not again["STATUS"].endswith("; 1 users"):
+            fail("READY after reload has STATUS %r, want 'of 5 syncs running' and '1 users'"
+                 % again.get("STATUS"))
+        # An invalid value: one error line, the running settings stay.
+        with open(conf, "w") as f:
+            f.write(conf_text + "replication_max_conns = ten\n")
+        os.kill(proc.pid, signal.SIGHUP)
+        notify.wait_for("RELOADING", 10, "1")
+        kept = notify.wait_for("READY", 10, "1")
+        m = STATUS_RE.match(kept.get("STATUS", ""))
+        if not m or m.group(1) != "5":
+            fail("after an invalid reload STATUS is %r, want 'of 5 syncs running'"
+                 % kept.get("STATUS"))
         c2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c2.connect(doveadm_path)
         if recv_line(c2, 10) != "VERSION\treplicator-doveadm-server\t1\t0\n":
@@ -175,8 +194,10 @@ def test_notify(args):
         proc = None
         if rc != 0:
             fail("exit code %d after SIGTERM; log:\n%s" % (rc, log))
-        if "Reloaded settings" not in log:
-            fail("no 'Reloaded settings' line in the log:\n" + log)
+        if "replication_max_conns changed" not in log:
+            fail("no 'Reloaded settings ... replication_max_conns' line in the log:\n" + log)
+        if "Reload failed, keeping the running settings: " not in log:
+            fail("no 'Reload failed' line for the invalid value in the log:\n" + log)
         if not os.path.exists(os.path.join(d, "replicator.db")):
             fail("no replicator.db after stop")
         print("reload and stop OK")

@@ -9,6 +9,10 @@
       with a STATUS= line in the documented format; WATCHDOG=1 at half the
       watchdog interval; SIGHUP sends RELOADING=1 then READY=1 and the process
       keeps serving; SIGTERM sends STOPPING=1 and exits 0, the queue saved.
+  test_systemd.py listen-fds --replicator BIN
+      The four listeners as the .socket units pass them (FIFO included, which
+      systemd-socket-activate can't create): LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES;
+      the plugin's FIFO and socket lines reach the queue, replicator-doveadm answers.
   test_systemd.py verify --units DIR --replicator BIN
       systemd-analyze verify on the configured units (ExecStart pointed at the
       built binary); any warning fails.
@@ -208,6 +212,87 @@ def test_notify(args):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_listen_fds(args):
+    """What the four .socket units hand over, FIFO included (which
+    systemd-socket-activate can't create): LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES
+    with fds 3.. set up here, as systemd does. The plugin's FIFO and socket lines
+    reach the queue; replicator-doveadm answers."""
+    d = tempfile.mkdtemp(prefix="drepl-listenfds-")
+    proc = None
+    try:
+        notify = Notify(os.path.join(d, "notify"))
+        os.mkdir(os.path.join(d, "sock"))
+        os.mkdir(os.path.join(d, "base"))
+        conf = os.path.join(d, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write("base_dir = %s\nstate_dir = %s\nssl = no\nauth_socket_path = %s\n"
+                    "doveadm_socket_path = %s\n" % (os.path.join(d, "base"), d,
+                                                     os.path.join(d, "no-auth"),
+                                                     os.path.join(d, "no-doveadm")))
+        fifo_path = os.path.join(d, "sock", "replication-notify-fifo")
+        os.mkfifo(fifo_path, 0o600)
+        fds = [os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK)]
+        names = ["replication-notify-fifo"]
+        for name in ("replication-notify", "replicator-doveadm", "replicator"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(os.path.join(d, "sock", name))
+            s.listen(16)
+            fds.append(s.detach())
+            names.append(name)
+        high = [os.dup(fd) for fd in fds]  # out of the way of 3..6
+
+        def child_fds():
+            for i, fd in enumerate(high):
+                os.dup2(fd, 3 + i, inheritable=True)
+
+        env = dict(os.environ, NOTIFY_SOCKET=os.path.join(d, "notify"),
+                   LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=":".join(names))
+        env.pop("WATCHDOG_USEC", None)
+        # LISTEN_PID must be the replicator's own pid: set by the shell it replaces.
+        proc = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"', args.replicator,
+                                 "--foreground", "-c", conf], env=env, preexec_fn=child_fds,
+                                close_fds=False, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        for fd in fds + high:
+            os.close(fd)
+        notify.wait_for("READY", DEADLINE_READY, "1")
+
+        def wait_users(n):
+            end = time.monotonic() + 10
+            want = "; %d users" % n
+            while not any(m.get("STATUS", "").endswith(want) for _, m in notify.messages):
+                if time.monotonic() > end:
+                    fail("STATUS never showed %d users: %r" % (n, [m for _, m in notify.messages][-3:]))
+                notify.poll(end - time.monotonic())
+
+        with open(fifo_path, "w") as f:  # the plugin's async notification
+            f.write("dave\thigh\n")
+        wait_users(1)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(os.path.join(d, "sock", "replication-notify"))
+        c.sendall(b"erin\tlow\n")
+        wait_users(2)
+        a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        a.connect(os.path.join(d, "sock", "replicator-doveadm"))
+        if recv_line(a, 10) != "VERSION\treplicator-doveadm-server\t1\t0\n":
+            fail("replicator-doveadm passed as fd 5 does not answer")
+        if os.listdir(os.path.join(d, "base")):
+            fail("the replicator created listeners of its own: %r" % os.listdir(os.path.join(d, "base")))
+        proc.send_signal(signal.SIGTERM)
+        notify.wait_for("STOPPING", 10, "1")
+        rc = proc.wait(20)
+        log = proc.stdout.read().decode(errors="replace")
+        proc = None
+        if rc != 0:
+            fail("exit code %d; log:\n%s" % (rc, log))
+        print("LISTEN_FDS: FIFO, replication-notify, replicator-doveadm served by name")
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_verify(args):
     if shutil.which("systemd-analyze") is None:
         print("skipped: systemd-analyze missing")
@@ -260,11 +345,11 @@ def test_verify(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["notify", "verify"])
+    p.add_argument("mode", choices=["notify", "listen-fds", "verify"])
     p.add_argument("--replicator", required=True)
     p.add_argument("--units")
     args = p.parse_args()
-    (test_notify if args.mode == "notify" else test_verify)(args)
+    {"notify": test_notify, "listen-fds": test_listen_fds, "verify": test_verify}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -179,6 +179,12 @@ EOF
 in_root doveconf -n >/dev/null 2>"$R.doveconf.err" || fail "doveconf -n (configured A): $(cat "$R.doveconf.err")"
 [ ! -s "$R.doveconf.err" ] || fail "doveconf -n warns (configured A): $(cat "$R.doveconf.err")"
 in_root dovecot -c /etc/dovecot-b/dovecot.conf || fail "Dovecot B did not start"
+# The replica answers before A starts (A syncs alice at once).
+end=$(( $(date +%s) + 30 ))
+until in_root doveadm -c /etc/dovecot-b/dovecot.conf user alice >/dev/null 2>&1; do
+  [ "$(date +%s)" -lt "$end" ] || fail "Dovecot B does not answer doveadm"
+  sleep 0.2
+done
 in_root dovecot || fail "Dovecot A did not start"
 step "Dovecot A (ours) and B (replica) started"
 
@@ -206,6 +212,34 @@ for pidfile in "$R/run/dovecot/master.pid" "$R/run/dovecot-b/master.pid"; do
   done
 done
 step "both stopped"
+
+# Dovecot for systemd mode (swap the two !include_try lines, as README says): clean
+# doveconf, and Dovecot starts without its replicator/aggregator listeners, which the
+# .socket units own then.
+conf95="$R/etc/dovecot/conf.d/95-dovecot-replicator.conf"
+cp "$conf95" "$R.95-master"
+sed -i 's|^!include_try \(.*dovecot-replicator-master.conf\)$|#!include_try \1|;
+        s|^#!include_try \(.*dovecot-replicator-systemd.conf\)$|!include_try \1|' "$conf95"
+grep -q '^!include_try .*dovecot-replicator-systemd.conf$' "$conf95" || fail "no systemd include line to enable"
+in_root doveconf -n >"$R.doveconf" 2>"$R.doveconf.err" || fail "doveconf -n (systemd mode): $(cat "$R.doveconf.err")"
+[ ! -s "$R.doveconf.err" ] || fail "doveconf -n warns (systemd mode): $(cat "$R.doveconf.err")"
+# (Dovecot leaves its sockets behind when it stops: clear the master-mode ones.)
+for l in replicator replicator-doveadm replication-notify replication-notify-fifo; do
+  rm -f "$R/run/dovecot/$l"
+done
+in_root dovecot || fail "Dovecot does not start in systemd mode"
+for l in replicator replicator-doveadm replication-notify replication-notify-fifo; do
+  [ ! -e "$R/run/dovecot/$l" ] || fail "Dovecot created /run/dovecot/$l in systemd mode"
+done
+[ -e "$R/run/dovecot/doveadm-server" ] || fail "Dovecot (systemd mode) is not running"
+in_root doveadm stop || fail "doveadm stop (systemd mode)"
+end=$(( $(date +%s) + 20 ))
+while [ -f "$R/run/dovecot/master.pid" ] && kill -0 "$(cat "$R/run/dovecot/master.pid")" 2>/dev/null; do
+  [ "$(date +%s)" -lt "$end" ] || fail "Dovecot (systemd mode) did not stop"
+  sleep 0.1
+done
+cp "$R.95-master" "$conf95"
+step "systemd mode: doveconf clean, Dovecot leaves the four listeners to the .socket units"
 
 # ---- 5. remove, then purge ------------------------------------------------------------------
 compare_dovecot_files() {  # $1: when

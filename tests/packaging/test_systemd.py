@@ -80,6 +80,19 @@ def recv_line(sock, deadline_s):
     return buf.decode()
 
 
+def config_header():
+    """The lines a dovecot.conf must start with for the installed Dovecot: 2.4
+    refuses a file whose first setting is not dovecot_config_version."""
+    out = subprocess.run(["dovecot", "--version"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout.split()
+    m = re.match(r"^(\d+)\.(\d+)\.(\d+)", out[0] if out else "")
+    if m is None or (int(m.group(1)), int(m.group(2))) < (2, 4):
+        return ""
+    version = m.group(0)
+    return ("dovecot_config_version = %s\ndovecot_storage_version = %s\n"
+            % (version, version))
+
+
 STATUS_RE = re.compile(r"^Queued: \d+ sync, \d+ high, \d+ low, \d+ failed, \d+ full resync; "
                        r"\d+ of (\d+) syncs running; \d+ users$")
 
@@ -103,7 +116,7 @@ def test_notify(args):
         watchdog_usec = 400000
         # Settings through doveconf, as under systemd; SIGHUP re-reads this file.
         conf = os.path.join(d, "dovecot.conf")
-        conf_text = ("base_dir = %s\nstate_dir = %s\nssl = no\n"
+        conf_text = config_header() + ("base_dir = %s\nstate_dir = %s\nssl = no\n"
                      "auth_socket_path = %s\ndoveadm_socket_path = %s\n"
                      % (os.path.join(d, "base"), d, os.path.join(d, "no-auth"),
                         os.path.join(d, "no-doveadm")))
@@ -225,7 +238,8 @@ def test_listen_fds(args):
         os.mkdir(os.path.join(d, "base"))
         conf = os.path.join(d, "dovecot.conf")
         with open(conf, "w") as f:
-            f.write("base_dir = %s\nstate_dir = %s\nssl = no\nauth_socket_path = %s\n"
+            f.write(config_header() +
+                    "base_dir = %s\nstate_dir = %s\nssl = no\nauth_socket_path = %s\n"
                     "doveadm_socket_path = %s\n" % (os.path.join(d, "base"), d,
                                                      os.path.join(d, "no-auth"),
                                                      os.path.join(d, "no-doveadm")))

@@ -22,13 +22,17 @@
 #include "replicator-doveadm-client.h"
 #include "millis-clock.h"
 #include "replicator-commands.h"
+#include "process-run.h"
+#include "replica-verify-run.h"
 
 // Dovecot headers last: their macros must not leak into the C++ headers above.
 extern "C" {
 #include "lib.h"
 #include "doveadm.h"
 #include "doveadm-print.h"
+#include "master-service.h"
 }
+#include <unistd.h>
 
 #if DOVECOT_VERSION_MAJOR > 2 || (DOVECOT_VERSION_MAJOR == 2 && DOVECOT_VERSION_MINOR >= 4)
 #define DREPL_DOVECOT_24 1
@@ -113,6 +117,99 @@ void cmd_replicator_detail(struct doveadm_cmd_context* cctx) {
   finish(run_detail(cctx));
 }
 
+// `replicator verify`: both replicas are asked through `doveadm` itself (this
+// binary, same config): the local one directly, the replica with -S <host:port>
+// through its doveadm server (doveadm_password from the config).
+constexpr std::size_t kVerifyMaxOutput = 512u << 20;
+constexpr int kVerifyCommandTimeoutMs = 300'000;
+
+std::string self_binary(const char* fallback) {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string(fallback);
+}
+
+// One line of a failed command's stderr for the verdict (the last non-empty line).
+std::string last_line(const std::string& text) {
+  std::string_view v = text;
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.remove_suffix(1);
+  auto lf = v.rfind('\n');
+  return std::string(lf == std::string_view::npos ? v : v.substr(lf + 1));
+}
+
+CliResult run_verify(struct doveadm_cmd_context* cctx, drepl::VerifySummary* summary_r) {
+  CommonArgs args = read_common(cctx, "user-mask");
+  const std::string doveadm_bin = self_binary("/usr/bin/doveadm");
+  const std::string config = master_service_get_config_path(master_service);
+  std::string replica;
+  const char* r = nullptr;
+  if (doveadm_cmd_param_str(cctx, "replica", &r) && r != nullptr) {
+    replica = r;
+  } else {
+    std::string doveconf = doveadm_bin.substr(0, doveadm_bin.rfind('/') + 1) + "doveconf";
+    auto out = drepl::run_process({doveconf, "-c", config, "-h", "plugin/mail_replica"}, 1 << 20,
+                                  30'000);
+    if (out && out->exit_code == 0) replica = last_line(out->out);
+  }
+  CliResult fail;
+  fail.exit_code = drepl::kExitUsage;
+  if (replica.empty()) {
+    fail.error = "replicator verify: no mail_replica in the config: give the replica with -r tcp:<host>:<port>";
+    return fail;
+  }
+  auto target = drepl::verify_doveadm_target(replica, doveadm_settings->doveadm_port);
+  if (!target) {
+    fail.error = "replicator verify: " + target.error().message;
+    return fail;
+  }
+  drepl::SteadyMillisClock clock;
+  drepl::VerifyBackend backend;
+  backend.clock = &clock;
+  backend.pause = [](drepl::Millis ms) { usleep(static_cast<useconds_t>(ms) * 1000); };
+  auto factory = make_factory(args.socket_path, clock);
+  backend.list_users = [&](const std::string& mask) {
+    return drepl::list_replicator_users(factory, mask);
+  };
+  backend.doveadm = [&](drepl::VerifySide side, const std::string& user,
+                        const std::vector<std::string>& cmd) -> drepl::Result<std::string> {
+    std::vector<std::string> argv = {doveadm_bin, "-c", config, "-f", "tab"};
+    const std::size_t words = cmd.at(0) == "mailbox" ? 2 : 1;
+    argv.insert(argv.end(), cmd.begin(), cmd.begin() + static_cast<std::ptrdiff_t>(words));
+    if (side == drepl::VerifySide::kReplica) {
+      argv.push_back("-S");
+      argv.push_back(*target);
+    }
+    argv.push_back("-u");
+    argv.push_back(user);
+    argv.insert(argv.end(), cmd.begin() + static_cast<std::ptrdiff_t>(words), cmd.end());
+    auto out = drepl::run_process(argv, kVerifyMaxOutput, kVerifyCommandTimeoutMs);
+    if (!out) return out.error();
+    if (out->exit_code != 0) {
+      return drepl::make_error(
+          drepl::ErrorCode::kTemp,
+          (side == drepl::VerifySide::kReplica ? "replica " + *target : std::string("local")) +
+              ": doveadm " + cmd.at(0) + " exited " + std::to_string(out->exit_code) + ": " +
+              last_line(out->err));
+    }
+    return std::move(out->out);
+  };
+  DoveadmPrinter printer;
+  drepl::VerifyOutcome o = drepl::run_replicator_verify(backend, args.mask.value_or("*"), {}, printer);
+  *summary_r = o.summary;
+  return o.result;
+}
+
+void cmd_replicator_verify(struct doveadm_cmd_context* cctx) {
+  drepl::VerifySummary summary;
+  CliResult r = run_verify(cctx, &summary);
+  if (r.error.empty()) {
+    i_info("replicator verify: %s", summary.text().c_str());
+    doveadm_exit_code = r.exit_code;
+    return;
+  }
+  finish(r);
+}
+
 #if DREPL_DOVECOT_24
 
 CliResult run_status(struct doveadm_cmd_context* cctx) {
@@ -189,7 +286,7 @@ struct CommandSlot {
   struct doveadm_cmd_param params[kMaxParams];
 };
 
-enum : std::size_t { kDetail, kStatus, kDsyncStatus, kReplicate, kAdd, kRemove, kCommandCount };
+enum : std::size_t { kDetail, kVerify, kStatus, kDsyncStatus, kReplicate, kAdd, kRemove, kCommandCount };
 CommandSlot slots[kCommandCount];
 std::size_t registered_count = 0;
 
@@ -252,8 +349,12 @@ DREPL_EXPORT void doveadm_replicator_plugin_deinit(void);
 void doveadm_replicator_plugin_init(struct module* /*module*/) {
   define_command(kDetail, "replicator detail", "[-a <replicator socket path>] [<user mask>]",
                  cmd_replicator_detail, {kSocketParam, kMaskParam});
-  std::size_t order[kCommandCount] = {kDetail};
-  registered_count = 1;
+  define_command(kVerify, "replicator verify",
+                 "[-a <replicator socket path>] [-r <mail_replica>] [<user mask>]",
+                 cmd_replicator_verify,
+                 {kSocketParam, {'r', "replica", CMD_PARAM_STR, CMD_PARAM_FLAG_NONE}, kMaskParam});
+  std::size_t order[kCommandCount] = {kDetail, kVerify};
+  registered_count = 2;
 #if DREPL_DOVECOT_24
   define_command(kStatus, "replicator status", "[-a <replicator socket path>] [<user mask>]",
                  cmd_replicator_status, {kSocketParam, kMaskParam});
@@ -272,7 +373,7 @@ void doveadm_replicator_plugin_init(struct module* /*module*/) {
                  cmd_replicator_remove,
                  {kSocketParam, {'\0', "user", CMD_PARAM_STR, CMD_PARAM_FLAG_POSITIONAL}});
   // Stock order first, ours last.
-  const std::size_t order24[] = {kStatus, kDsyncStatus, kReplicate, kAdd, kRemove, kDetail};
+  const std::size_t order24[] = {kStatus, kDsyncStatus, kReplicate, kAdd, kRemove, kDetail, kVerify};
   registered_count = kCommandCount;
   for (std::size_t i = 0; i < kCommandCount; i++) order[i] = order24[i];
 #endif

@@ -8,6 +8,8 @@
 // dialect (the headers use typeof).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 extern "C" {
@@ -27,18 +29,32 @@ extern "C" {
 #define DREPL_DOVECOT_24 0
 #endif
 
+#if DREPL_DOVECOT_24
+extern "C" {
+#include "settings.h"
+#include "replication-settings.h"  // settings/: the tables the settings module registers
+}
+#endif
+
 namespace drepl::plugin {
 
-// The plugin's settings for one mail user, as raw strings. Empty = unset.
+// The plugin's settings for one mail user. Empty / unset = default.
 struct RawUserSettings {
   std::string mail_replica;              // mail_replica
-  std::string replication_sync_timeout;  // replication_sync_timeout
+  // 2.3: replication_sync_timeout as configured (a bare number is seconds);
+  // parsed by the caller.
+  std::string replication_sync_timeout;
+  // 2.4: replication_sync_timeout already parsed by Dovecot (SET_TIME_MSECS).
+  std::optional<std::uint64_t> replication_sync_timeout_ms;
+  bool noreplicate = false;              // noreplicate (2.4 only; see below)
+  std::string error;                     // the settings could not be read
 };
 
 #if !DREPL_DOVECOT_24
 
 // 2.3: plugin { } section or userdb extra fields, both through
-// mail_user_plugin_getenv().
+// mail_user_plugin_getenv(). noreplicate stays false: like the stock 2.3
+// plugin we notify anyway, and the replicator skips the user.
 inline RawUserSettings read_user_settings(struct mail_user* user) {
   RawUserSettings set;
   if (const char* v = mail_user_plugin_getenv(user, "mail_replica"); v != nullptr) {
@@ -58,14 +74,27 @@ inline void notify_unregister_compat(struct notify_context** ctx) {
 
 #else  // 2.4
 
-// 2.4 has no plugin { } section: the settings must be registered by a
-// settings module (modules/settings/libreplication_settings.so, a C
-// setting_parser_info table) and read with
-//   (settings_get)(user->event, &replication_setting_parser_info,
-//                  (enum settings_get_flags)0, __FILE__, __LINE__,
-//                  (const void **)&set, &error)
-// (dovecot24-port.md §2.4). Not written yet.
-#error "Dovecot 2.4: read_user_settings() needs the settings module (dovecot24-port.md 2.4)"
+// 2.4: typed settings registered by modules/settings/libreplication_settings.so
+// (settings/replication-settings.c), looked up per user through the user's
+// event, so a userdb field of the same name overrides the global value. The
+// settings_get() macro does not compile as C++ (void* -> const void**, int
+// flags): call the function itself, its name in parentheses.
+inline RawUserSettings read_user_settings(struct mail_user* user) {
+  RawUserSettings out;
+  const struct replication_settings* set = nullptr;
+  const char* error = nullptr;
+  if ((settings_get)(user->event, &replication_setting_parser_info,
+                     static_cast<enum settings_get_flags>(0), __FILE__, __LINE__,
+                     reinterpret_cast<const void**>(&set), &error) < 0) {
+    out.error = error != nullptr ? error : "settings_get() failed";
+    return out;
+  }
+  out.mail_replica = set->mail_replica != nullptr ? set->mail_replica : "";
+  out.replication_sync_timeout_ms = set->replication_sync_timeout;
+  out.noreplicate = set->noreplicate;
+  settings_free(set);
+  return out;
+}
 
 // 2.4: notify_unregister(struct notify_context **).
 inline void notify_unregister_compat(struct notify_context** ctx) {

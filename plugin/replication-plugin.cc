@@ -1,7 +1,10 @@
 // plugin/replication-plugin.cc: entry points of lib20_replication_plugin.so
 // and the notify hooks (spec §4.2). Enable with
-//   mail_plugins = $mail_plugins notify replication
-//   plugin { mail_replica = tcp:replica:12345 }
+//   2.3: mail_plugins = $mail_plugins notify replication
+//        plugin { mail_replica = tcp:replica:12345 }
+//   2.4: mail_plugins { notify = yes  replication = yes }
+//        mail_replica = tcp:replica:12345
+//        (keys registered by modules/settings/libreplication_settings.so)
 // The hooks only collect facts; src/notify/change-priority.h decides the priority
 // and plugin/replication-user.cc sends it.
 #include <cstdint>

@@ -153,19 +153,31 @@ void replication_user_deinit(struct mail_user* user) {
 
 void user_created(struct mail_user* user) noexcept {
   const RawUserSettings set = read_user_settings(user);
+  if (!set.error.empty()) {
+    e_error(user->event, "replication: Failed to read settings: %s - replication disabled",
+            set.error.c_str());
+    return;
+  }
   if (set.mail_replica.empty()) {
     e_debug(user->event, "replication: No mail_replica setting - replication disabled");
+    return;
+  }
+  if (set.noreplicate) {
+    e_debug(user->event, "replication: noreplicate set - replication disabled");
     return;
   }
   if (user_dsyncing(user)) {
     e_debug(user->event, "replication: user is dsyncing - replication disabled");
     return;
   }
+  constexpr std::uint64_t kMaxSyncTimeoutMs = 24ull * 3600 * 1000;
   Millis sync_timeout_ms = 0;
-  if (!set.replication_sync_timeout.empty()) {
+  if (set.replication_sync_timeout_ms) {
+    sync_timeout_ms = static_cast<Millis>(std::min(*set.replication_sync_timeout_ms, kMaxSyncTimeoutMs));
+  } else if (!set.replication_sync_timeout.empty()) {
     Result<std::uint64_t> parsed = parse_dovecot_time_msecs(set.replication_sync_timeout);
     if (parsed.has_value()) {
-      sync_timeout_ms = static_cast<Millis>(std::min<std::uint64_t>(*parsed, 24ull * 3600 * 1000));
+      sync_timeout_ms = static_cast<Millis>(std::min<std::uint64_t>(*parsed, kMaxSyncTimeoutMs));
     } else {
       e_error(user->event,
               "replication: Invalid replication_sync_timeout value: %s (%s) - "

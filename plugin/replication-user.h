@@ -1,8 +1,9 @@
 // plugin/replication-user.h: per-mail-user replication state inside a mail
 // process (imap, pop3, lmtp, lda, doveadm) and the process-wide FIFO writer.
 //
-// A user is "active" when its mail_replica (plugin { } or userdb) is set and
-// non-empty. For an active user every change is turned into
+// A user is "active" when its mail_replica (2.3: plugin { } or userdb; 2.4:
+// the setting or a userdb field) is set and non-empty, and (2.4) its
+// noreplicate is not set. For an active user every change is turned into
 //   $base_dir/replication-notify-fifo : TE(user)\t<low|high>\n   (asynchronous)
 //   $base_dir/replication-notify      : TE(user)\tsync\n -> +/-    (sync-on-save)
 // through a NotifyCoalescer (send the first change at once, merge what

@@ -9,8 +9,10 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git ca-certificates ccache debootstrap
+  clang libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libasio-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev
+  libasio-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libsystemd-dev
+  systemd man-db dpkg-dev
   dovecot-core dovecot-imapd dovecot-dev
   python3 procps openssh-server openssh-client
 )

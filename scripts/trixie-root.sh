@@ -18,8 +18,8 @@ R=${1:-${DREPL_TRIXIE_ROOT:-/var/cache/dovecot-replicator/trixie}}
 MIRROR=${DREPL_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 # Packages the 2.4 build and tests need inside the root.
 PACKAGES=(dovecot-core dovecot-imapd dovecot-dev g++ make cmake pkg-config python3
-          libasio-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev nlohmann-json3-dev
-          libssl-dev openssl procps openssh-server openssh-client)
+          libasio-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev nlohmann-json3-dev libsystemd-dev
+          libssl-dev openssl procps openssh-server openssh-client dpkg-dev ccache)
 
 if [ "$MODE" = print ]; then echo "$R"; exit 0; fi
 if [ "$MODE" = umount ]; then

@@ -60,4 +60,13 @@ bool parse_cli(int argc, char** argv, CliOptions* o, int* exit_code_r) {
   return true;
 }
 
+Result<bool> aggregator_role(bool aggregator_flag, std::string_view service_name) {
+  if (service_name == "aggregator") return true;
+  if (aggregator_flag && service_name == "replicator") {
+    return invalid("--aggregator given, but the master started this process as service "
+                   "replicator: remove --aggregator from `service replicator { executable }`");
+  }
+  return aggregator_flag;
+}
+
 }  // namespace drepl

@@ -8,8 +8,11 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "result.h"
 
 namespace drepl {
 
@@ -32,6 +35,14 @@ struct CliOptions {
   std::vector<std::string> listen_metrics;
   bool no_default_listeners = false;        // --no-default-listeners
 };
+
+// The role under Dovecot's master: the aggregator when --aggregator is given
+// or the master started us as service "aggregator" (SERVICE_NAME), so an
+// `executable` line without the flag still works. Error (kInvalid), one line:
+// --aggregator under service "replicator" (that process would take the
+// aggregator's sockets and leave the replicator's unserved).
+// `service_name` is empty outside a master.
+Result<bool> aggregator_role(bool aggregator_flag, std::string_view service_name);
 
 // Parses argv. On --help/--version or an error, prints (usage to stdout,
 // errors to stderr) and sets *exit_code_r (0 or 64); returns false then.

@@ -21,6 +21,7 @@
 
 #include "logger.h"
 #include "replicator-settings.h"
+#include "unique-fd.h"
 
 extern char** environ;
 
@@ -77,14 +78,9 @@ Result<ConfigPairs> read_config_socket(const std::string& socket_path,
                                        const std::string& service,
                                        std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return make_error(ErrorCode::kTemp, fmt::format("socket() failed: {}", errno_text(errno)));
-  }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock) return syscall_failure("socket", "", errno);
+  const int fd = sock.get();
 
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -166,8 +162,12 @@ Result<ConfigPairs> read_config_doveconf(const std::string& config_path,
                                          std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) < 0 || ::pipe2(err_pipe, O_CLOEXEC) < 0) {
-    return make_error(ErrorCode::kTemp, fmt::format("pipe() failed: {}", errno_text(errno)));
+  if (::pipe2(out_pipe, O_CLOEXEC) < 0) return syscall_failure("pipe", "", errno);
+  if (::pipe2(err_pipe, O_CLOEXEC) < 0) {
+    Error e = syscall_failure("pipe", "", errno);
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return e;
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

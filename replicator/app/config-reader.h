@@ -6,14 +6,16 @@
 // Sources, in the order config_source_for() picks them:
 //  1. `-c <dovecot.conf>` on our command line: run `doveconf -c <path> -n`.
 //  2. Under a 2.3 master, env CONFIG_FILE is the config *socket*: speak the
-//     config protocol (what every stock 2.3 service does):
+//     2.3 config protocol (what every stock 2.3 service does; 2.4's config
+//     protocol is binary and not spoken here):
 //       -> "VERSION\tconfig\t2\t0\n" "REQ\tservice=<service>\n"
 //       <- one flags line ("service=imap\t..." or empty), then "key=value"
 //          lines (only settings that were set; section keys like
 //          "plugin/mail_replica"), then an empty line.
 //     The socket is mode 0600 root: read it before dropping privileges.
-//  3. Env CONFIG_FILE / CONFIG_FILE_SOCKET naming a file (2.4): doveconf
-//     on that file.
+//  3. Env CONFIG_FILE naming a regular file (2.4 passes the real file,
+//     and its socket separately in CONFIG_FILE_SOCKET): doveconf on that
+//     file.
 //  4. Otherwise `doveconf -n` with Dovecot's default config path.
 #pragma once
 

@@ -23,6 +23,15 @@ int main(int argc, char** argv) {
 
   std::optional<drepl::MasterEnv> master;
   if (!options.foreground) master = drepl::master_env_from_environment();
+  // The role from the master's SERVICE_NAME (an aggregator `executable` line
+  // without --aggregator must not run a second replicator).
+  auto role = drepl::aggregator_role(options.aggregator, master ? master->service_name : "");
+  if (!role) {
+    drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, "replicator", false);
+    drepl::log_fatal("{}", role.error().message);
+    return 89;  // Dovecot's FATAL_DEFAULT: the master logs it and doesn't respawn at once
+  }
+  options.aggregator = *role;
   const char* mode = options.aggregator ? "aggregator" : "replicator";
   bool debug = options.debug || (master && master->log_debug);
   drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, mode, debug);

@@ -1,8 +1,10 @@
 // replicator/app/replicator-main.cc: replicator mode wiring: settings, queue
 // (+ replicator.db import), userdb listing, brain, listeners, master status.
+#include <signal.h>
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -29,8 +31,11 @@
 #include "replicator-queue.h"
 #include "service-runtime.h"
 #include "settings-loader.h"
+#include "settings-reload.h"
 #include "state-writer.h"
 #include "sync-waiters.h"
+#include "systemd-notify.h"
+#include "systemd-status.h"
 #include "user-listing.h"
 #include "userdb-client.h"
 
@@ -95,16 +100,22 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
         if (brain) brain->remove(name);  // answers its waiters; already gone from the queue
       });
 
-  BrainSettings bs;
-  bs.max_conns = set.replication_max_conns;
-  bs.dsync_params = dsync_parameters_for(set.replication_dsync_parameters, version_of(master));
-  bs.global_mail_replica = set.mail_replica;
-  bs.doveadm_port = set.doveadm_port;
-  bs.dsync.socket_path = ds.doveadm_socket;
-  bs.dsync.inactivity_timeout_secs = set.replication_dsync_timeout_secs;
-  bs.dsync.overall_timeout_secs = set.replication_dsync_timeout_secs * kOverallTimeoutFactor;
-  if (master) bs.dsync.protected_pid = ::getppid();
-  brain = std::make_unique<Brain>(io, clock, queue, waiters, breakers, userdb, listing, state, bs);
+  const DovecotVersion dovecot_version = version_of(master);
+  const pid_t protected_pid = master ? ::getppid() : 0;
+  auto brain_settings = [&](const DaemonSettings& d) {
+    BrainSettings bs;
+    bs.max_conns = d.set.replication_max_conns;
+    bs.dsync_params = dsync_parameters_for(d.set.replication_dsync_parameters, dovecot_version);
+    bs.global_mail_replica = d.set.mail_replica;
+    bs.doveadm_port = d.set.doveadm_port;
+    bs.dsync.socket_path = d.doveadm_socket;
+    bs.dsync.inactivity_timeout_secs = d.set.replication_dsync_timeout_secs;
+    bs.dsync.overall_timeout_secs = d.set.replication_dsync_timeout_secs * kOverallTimeoutFactor;
+    if (protected_pid != 0) bs.dsync.protected_pid = protected_pid;
+    return bs;
+  };
+  brain = std::make_unique<Brain>(io, clock, queue, waiters, breakers, userdb, listing, state,
+                                  brain_settings(ds));
 
   // Metrics (docs/metrics.md): counters, and each notification input
   // counted on its way to the brain.
@@ -133,9 +144,14 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
   std::vector<std::shared_ptr<StreamListener>> listeners;
   std::vector<std::shared_ptr<FifoReader>> fifos;
   bool stopping = false;
+  // Under systemd (dovecot-replicator.service): READY/STATUS/WATCHDOG.
+  SystemdNotifier systemd(io, [&] {
+    return systemd_status(queue.overview(), brain->running(), brain->max_conns());
+  });
   ServiceRuntime runtime(io, master, [&](const std::string& reason) {
     if (stopping) return;
     stopping = true;
+    systemd.stopping();
     log_debug("Shutting down: {}", reason);
     for (auto& l : listeners) l->stop();
     for (auto& f : fifos) f->stop();
@@ -199,8 +215,11 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
     };
   };
 
-  if (runtime.master_env()) {
-    for (const MasterListener& ml : runtime.master_env()->listeners) {
+  // Listeners passed by Dovecot's master, or by systemd socket activation.
+  const std::vector<MasterListener> inherited =
+      runtime.master_env() ? runtime.master_env()->listeners : systemd_listeners();
+  if (!inherited.empty()) {
+    for (const MasterListener& ml : inherited) {
       if (fd_is_fifo(ml.fd)) {
         fifos.push_back(std::make_shared<FifoReader>(io, ml.fd, ml.name, fifo_sink));
         continue;
@@ -310,6 +329,30 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
             set.replication_dsync_timeout_secs, set.mail_replica.empty() ? "(none)" : "(set)",
             ds.doveadm_socket, ds.auth_socket, ds.db_path);
   brain->start();
+
+  // Outside Dovecot's master (systemd, standalone) SIGHUP re-reads the
+  // settings: the queue, running syncs and listeners stay.
+  DaemonSettings current = ds;
+  asio::signal_set hup(io);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const asio::error_code& ec, int) {
+      if (ec || stopping) return;
+      systemd.reloading();
+      if (auto next = reload_replicator_settings(options, runtime.master_env(), current)) {
+        brain->reconfigure(brain_settings(*next));
+        metrics_sources.global_mail_replica = next->set.mail_replica;
+        metrics_sources.doveadm_port = next->set.doveadm_port;
+        current = std::move(*next);
+      }
+      systemd.reloaded();
+      wait_hup();
+    });
+  };
+  if (!runtime.master_env()) {
+    hup.add(SIGHUP);
+    wait_hup();
+  }
+  systemd.ready();
   run_until_stopped_then_exit(io);
 }
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "config-reader.h"
+#include "logger.h"
 
 namespace drepl {
 
@@ -29,6 +30,13 @@ Result<DaemonSettings> load_daemon_settings(const CliOptions& options,
                                     read.error().message));
     }
     pairs = std::move(read.value());
+    // The replicator is in no protocol/remote/local filter; say so rather
+    // than silently using the global value.
+    for (const std::string& key : replicator_settings_in_filters(pairs)) {
+      log_warning("{}: our setting inside a filter is ignored by the replicator (it uses the "
+                  "global value; per-user mail_replica/noreplicate belong in userdb)",
+                  key);
+    }
     ds.config_origin = (source.kind == ConfigSource::Kind::kSocket ? "config socket " : "doveconf ") +
                        (source.path.empty() ? std::string("(default config)") : source.path);
   } else {

@@ -5,7 +5,10 @@
 // Our own settings that 2.3's config parser does not know must be put into
 // `plugin { }` there (2.3 rejects unknown top-level keys), e.g.
 //   plugin { replication_dsync_timeout = 10 min }
-// apply_replicator_setting() accepts both spellings.
+// On 2.4 they are top-level keys (modules/settings/libreplication_settings.so
+// registers them; 2.4 has no plugin { }). apply_replicator_setting() accepts
+// both spellings. Our keys inside filters (protocol imap { }, ...) are
+// ignored with a warning.
 #pragma once
 
 #include <optional>

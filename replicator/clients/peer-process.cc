@@ -1,6 +1,8 @@
 // replicator/clients/peer-process.cc: see peer-process.h.
 #include "peer-process.h"
 
+#include "unique-fd.h"
+
 #include <dirent.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -20,13 +22,6 @@
 namespace drepl {
 namespace {
 
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 bool all_digits(const char* s) {
   if (*s == '\0') return false;
   for (; *s != '\0'; ++s) {
@@ -40,8 +35,8 @@ bool all_digits(const char* s) {
 std::optional<std::uint64_t> unix_peer_inode(int fd) {
   struct stat st;
   if (::fstat(fd, &st) < 0) return std::nullopt;
-  Fd nl{::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
-  if (nl.fd < 0) return std::nullopt;
+  UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (nl.get() < 0) return std::nullopt;
 
   struct {
     nlmsghdr nlh;
@@ -59,12 +54,12 @@ std::optional<std::uint64_t> unix_peer_inode(int fd) {
 
   sockaddr_nl nladdr{};
   nladdr.nl_family = AF_NETLINK;
-  if (::sendto(nl.fd, &msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&nladdr),
+  if (::sendto(nl.get(), &msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&nladdr),
                sizeof(nladdr)) < 0) {
     return std::nullopt;
   }
   alignas(nlmsghdr) char buf[8192];
-  ssize_t n = ::recv(nl.fd, buf, sizeof(buf), 0);
+  ssize_t n = ::recv(nl.get(), buf, sizeof(buf), 0);
   if (n <= 0) return std::nullopt;
   for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<unsigned>(n));
        h = NLMSG_NEXT(h, n)) {

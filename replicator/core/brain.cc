@@ -48,6 +48,11 @@ Brain::Brain(asio::io_context& io, const Clock& clock, ReplicatorQueue& queue,
 
 Brain::~Brain() { queue_.set_change_callback(nullptr); }
 
+void Brain::reconfigure(BrainSettings settings) {
+  settings_ = std::move(settings);
+  schedule_fill();
+}
+
 void Brain::start() {
   queue_.set_change_callback([this] { schedule_fill(); });
   if (settings_.max_conns == 0) {

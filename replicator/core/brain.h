@@ -81,6 +81,10 @@ class Brain final : public NotifySink, public DoveadmBackend {
   // waiter "-".
   void shutdown();
 
+  // New settings (SIGHUP reload, settings-reload.h): the next fill uses
+  // them; running syncs finish with the ones they started with.
+  void reconfigure(BrainSettings settings);
+
   unsigned running() const { return running_; }
   // replication_max_conns.
   unsigned max_conns() const { return settings_.max_conns; }

@@ -13,9 +13,11 @@
 #include <ctime>
 #include <string_view>
 
+#include "atomic-file.h"
 #include "logger.h"
 #include "queue-file.h"
 #include "queue-journal.h"
+#include "syscall-error.h"
 
 namespace drepl {
 namespace {
@@ -24,55 +26,8 @@ namespace {
 constexpr std::size_t kUsersPerChunk = 20000;
 constexpr std::size_t kBufferBytes = 1 << 20;
 
-std::string dir_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-int open_tmp(const std::string& tmp) {
-  return ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-}
-
-// Writes all of `data` to `fd`; "" or the error ("write(<tmp>) failed: ...").
-std::string write_all(int fd, std::string_view data, const std::string& tmp) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, std::min<std::size_t>(data.size() - off, 1 << 20));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fmt::format("write({}) failed: {}", tmp, errno_text(errno));
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  return "";
-}
-
-// fsync + close `fd` (always closed), rename `tmp` over `path`, fsync `dir`.
-// On failure `tmp` is removed. Allocates only to report an error.
-std::string finish_tmp(int fd, const std::string& tmp, const std::string& path,
-                       const std::string& dir) {
-  auto fail = [&](const char* call, const std::string& what) {
-    std::string err = fmt::format("{}({}) failed: {}", call, what, errno_text(errno));
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    return err;
-  };
-  if (::fsync(fd) < 0) return fail("fsync", tmp);
-  if (::close(fd) < 0) {
-    fd = -1;
-    return fail("close", tmp);
-  }
-  fd = -1;
-  if (::rename(tmp.c_str(), path.c_str()) < 0) return fail("rename", tmp);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return "";
-}
+// "" or the error's message: the worker thread and the log want text.
+std::string message_of(const Status& st) { return st ? std::string() : st.error().message; }
 
 }  // namespace
 
@@ -90,29 +45,16 @@ int reset_journal(const std::string& snapshot_path, std::uint64_t& snapshot_byte
   std::string header;
   append_journal_header(header, id.value());
   const std::string journal = snapshot_path + std::string(kJournalSuffix);
-  error = write_file_atomically(journal, header);
+  error = message_of(write_file_atomically(journal, header));
   if (!error.empty()) return -1;
   int fd = ::open(journal.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    error = fmt::format("open({}) failed: {}", journal, errno_text(errno));
+    error = syscall_error("open", journal, errno);
     return -1;
   }
   snapshot_bytes = id->size;
   journal_bytes = header.size();
   return fd;
-}
-
-std::string write_file_atomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  int fd = open_tmp(tmp);
-  if (fd < 0) return fmt::format("open({}) failed: {}", tmp, errno_text(errno));
-  std::string err = write_all(fd, data, tmp);
-  if (!err.empty()) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return err;
-  }
-  return finish_tmp(fd, tmp, path, dir_of(path));
 }
 
 StateWriter::StateWriter(asio::io_context& io, ReplicatorQueue& queue, std::string path,
@@ -122,20 +64,16 @@ StateWriter::StateWriter(asio::io_context& io, ReplicatorQueue& queue, std::stri
       path_(std::move(path)),
       debounce_(debounce),
       timer_(io),
-      tmp_path_(path_ + ".tmp"),
-      dir_(dir_of(path_)),
       journal_path_(path_ + std::string(kJournalSuffix)) {}
 
 StateWriter::~StateWriter() {
   join_worker();
   abandon_snapshot();
-  if (journal_fd_ >= 0) ::close(journal_fd_);
 }
 
 void StateWriter::install_journal(int fd, std::uint64_t snapshot_bytes,
                                   std::uint64_t journal_bytes, const std::string& error) {
-  if (journal_fd_ >= 0) ::close(journal_fd_);
-  journal_fd_ = fd;
+  journal_fd_.reset(fd);
   if (fd < 0) {
     // The stale journal is ignored at start-up; the next write is a snapshot.
     full_needed_ = true;
@@ -168,7 +106,7 @@ void StateWriter::mark_dirty(std::string_view username) {
 }
 
 bool StateWriter::journal_wanted() const {
-  return !full_needed_ && journal_fd_ >= 0 &&
+  return !full_needed_ && journal_fd_.valid() &&
          journal_bytes_ < journal_compaction_threshold(snapshot_bytes_);
 }
 
@@ -198,12 +136,13 @@ void StateWriter::begin_snapshot() {
   full_needed_ = false;
   dirty_users_.clear();  // the snapshot holds them; later changes mark them again
   build_started_ = std::chrono::steady_clock::now();
-  tmp_fd_ = open_tmp(tmp_path_);
-  if (tmp_fd_ < 0) {
-    write_finished(false, fmt::format("open({}) failed: {}", tmp_path_, errno_text(errno)), 0,
+  auto file = AtomicFileWriter::create(path_);
+  if (!file) {
+    write_finished(false, file.error().message, 0,
                    std::chrono::steady_clock::now() - build_started_);
     return;
   }
+  tmp_file_.emplace(std::move(file.value()));
   building_ = true;
   cursor_ = 0;
   users_in_snapshot_ = 0;
@@ -215,7 +154,7 @@ void StateWriter::begin_snapshot() {
 
 bool StateWriter::flush_buffer() {
   if (stream_error_.empty() && !buffer_.empty()) {
-    stream_error_ = write_all(tmp_fd_, buffer_, tmp_path_);
+    stream_error_ = message_of(tmp_file_->write(buffer_));
   }
   buffer_.clear();
   return stream_error_.empty();
@@ -223,11 +162,7 @@ bool StateWriter::flush_buffer() {
 
 void StateWriter::abandon_snapshot() {
   building_ = false;
-  if (tmp_fd_ >= 0) {
-    ::close(tmp_fd_);
-    ::unlink(tmp_path_.c_str());
-    tmp_fd_ = -1;
-  }
+  tmp_file_.reset();  // closes and removes <path>.tmp
   std::string().swap(buffer_);
 }
 
@@ -269,13 +204,13 @@ void StateWriter::start_write() {
   writing_ = true;
   auto started = build_started_;
   std::size_t users = users_in_snapshot_;
-  int fd = tmp_fd_;
-  tmp_fd_ = -1;
+  AtomicFileWriter file = std::move(*tmp_file_);
+  tmp_file_.reset();
   std::uint64_t gen = generation_;
   // The worker syncs and renames, then starts a new journal for the new
   // snapshot (in this order: see the top of state-writer.h).
-  worker_ = std::thread([this, fd, users, started, gen] {
-    std::string err = finish_tmp(fd, tmp_path_, path_, dir_);
+  worker_ = std::thread([this, file = std::move(file), users, started, gen]() mutable {
+    std::string err = message_of(file.commit());
     auto took = std::chrono::steady_clock::now() - started;
     int jfd = -1;
     std::uint64_t snap_bytes = 0, journal_bytes = 0;
@@ -336,13 +271,11 @@ void StateWriter::start_journal_append() {
   dirty_users_.clear();
   if (data.empty()) return;
   writing_ = true;
-  int fd = journal_fd_;
+  int fd = journal_fd_.get();
   std::uint64_t gen = generation_;
   worker_ = std::thread([this, fd, gen, users, started, data = std::move(data)] {
-    std::string err = write_all(fd, data, journal_path_);
-    if (err.empty() && ::fdatasync(fd) < 0) {
-      err = fmt::format("fdatasync({}) failed: {}", journal_path_, errno_text(errno));
-    }
+    std::string err = message_of(write_all(fd, data, journal_path_));
+    if (err.empty() && ::fdatasync(fd) < 0) err = syscall_error("fdatasync", journal_path_, errno);
     auto took = std::chrono::steady_clock::now() - started;
     std::size_t bytes = data.size();
     asio::post(io_, [this, err = std::move(err), gen, users, bytes, took] {

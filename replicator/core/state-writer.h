@@ -32,12 +32,15 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
 
+#include "atomic-file.h"
 #include "replicator-queue.h"
+#include "unique-fd.h"
 
 namespace drepl {
 
@@ -105,9 +108,7 @@ class StateWriter {
   bool building_ = false;
   bool writing_ = false;
   bool stopped_ = false;
-  std::string tmp_path_;  // <path>.tmp
-  std::string dir_;       // its directory (fsync'd after the rename)
-  int tmp_fd_ = -1;       // open while a snapshot is being streamed
+  std::optional<AtomicFileWriter> tmp_file_;  // while a snapshot is being streamed
   std::size_t cursor_ = 0;  // ReplicatorQueue::for_each_from() position
   std::size_t users_in_snapshot_ = 0;
   std::string buffer_;      // formatted lines not yet written (< ~1 MiB)
@@ -116,7 +117,7 @@ class StateWriter {
   std::chrono::steady_clock::duration last_cost_{};
   std::chrono::steady_clock::duration snapshot_cost_{};
   std::string journal_path_;  // <path>.log
-  int journal_fd_ = -1;       // open (O_APPEND) once a snapshot started it
+  UniqueFd journal_fd_;       // open (O_APPEND) once a snapshot started it
   std::uint64_t journal_bytes_ = 0;
   std::uint64_t snapshot_bytes_ = 0;
   bool full_needed_ = true;   // next write must be a snapshot
@@ -143,10 +144,5 @@ std::uint64_t journal_compaction_threshold(std::uint64_t snapshot_bytes);
 // ("stat(...) failed: ...", "write(<db>.log.tmp) failed: ...").
 int reset_journal(const std::string& snapshot_path, std::uint64_t& snapshot_bytes,
                   std::uint64_t& journal_bytes, std::string& error);
-
-// Writes `data` to `path` atomically: <path>.tmp (mode 0600, O_NOFOLLOW),
-// fsync, rename, fsync of the directory. Returns "" or the error text
-// ("write(<path>.tmp) failed: ...").
-std::string write_file_atomically(const std::string& path, const std::string& data);
 
 }  // namespace drepl

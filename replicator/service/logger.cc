@@ -76,11 +76,4 @@ void log_message(LogLevel level, std::string_view text) {
   write_all(STDERR_FILENO, line);
 }
 
-std::string errno_text(int err) {
-  char buf[256];
-  // GNU strerror_r returns the message pointer.
-  const char* msg = ::strerror_r(err, buf, sizeof(buf));
-  return std::string(msg);
-}
-
 }  // namespace drepl

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "log-line.h"
+#include "syscall-error.h"  // errno_text(), syscall_error(): every caller of the logger uses them
 
 namespace drepl {
 
@@ -57,8 +58,5 @@ template <typename... Args>
 void log_fatal(fmt::format_string<Args...> f, Args&&... args) {
   log_message(LogLevel::kFatal, fmt::format(f, std::forward<Args>(args)...));
 }
-
-// "<what> failed: <strerror(errno)>" in Dovecot's "syscall(path) failed: %m" shape.
-std::string errno_text(int err);
 
 }  // namespace drepl

@@ -82,7 +82,14 @@ std::optional<MasterEnv> master_env_from_environment() {
     l.name = env_or(var.c_str(), "");
     // 2.4 may append settings after the name; the name is the first word.
     if (auto tab = l.name.find('\t'); tab != std::string::npos) l.name.resize(tab);
-    if (!fd_is_open(l.fd)) continue;
+    if (!fd_is_open(l.fd)) {
+      // A wrong first fd (2.3: 7, 2.4: 8, from DOVECOT_VERSION) would make
+      // every listener vanish without a trace.
+      log_error("Listener {} (SOCKET{}_SETTINGS) should be fd {}, which is not open "
+                "(DOVECOT_VERSION={}) - not listening on it",
+                l.name, i, l.fd, env.dovecot_version.empty() ? "unset" : env.dovecot_version);
+      continue;
+    }
     set_cloexec(l.fd);
     env.listeners.push_back(std::move(l));
   }

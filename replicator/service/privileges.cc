@@ -17,8 +17,7 @@ namespace drepl {
 namespace {
 
 Error sys_error(std::string_view what, std::string_view arg) {
-  return make_error(ErrorCode::kInternal,
-                    fmt::format("{}({}) failed: {}", what, arg, errno_text(errno)));
+  return syscall_failure(what, arg, errno, ErrorCode::kInternal);
 }
 
 bool parse_id(const char* text, unsigned long* id_r) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "doveadm-protocol.h"
+#include "syscall-error.h"
 #include "version-line.h"
 
 namespace drepl {
@@ -22,8 +23,6 @@ namespace {
 // While a UNIX listener's backlog is full (EAGAIN), connect() is retried
 // this often, ms.
 constexpr int kConnectRetryMs = 10;
-
-std::string errno_text(int err) { return std::strerror(err); }
 
 Error temp(std::string message) { return make_error(ErrorCode::kTemp, std::move(message)); }
 

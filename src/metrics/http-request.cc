@@ -74,15 +74,19 @@ HttpRequestParser::State HttpRequestParser::feed(std::string_view data) {
   while (state_ == State::kIncomplete && !data.empty()) {
     auto lf = data.find('\n');
     std::size_t take = lf == std::string_view::npos ? data.size() : lf + 1;
-    if (head_bytes_ + take > max_head_bytes_) {
-      return fail(431, fmt::format("Request head over {} bytes", max_head_bytes_));
-    }
-    head_bytes_ += take;
     // Binary input (e.g. a TLS handshake) fails at once, not at a line end
-    // that may never come.
-    for (char c : data.substr(0, lf == std::string_view::npos ? take : lf)) {
+    // that may never come. Bytes are judged in stream order: a control
+    // character within the limit is a 400 even when the line goes on past
+    // the limit, so the status doesn't depend on how the bytes were split
+    // into reads.
+    const bool over = head_bytes_ + take > max_head_bytes_;
+    std::string_view scan = data.substr(0, lf == std::string_view::npos ? take : lf);
+    if (over) scan = scan.substr(0, max_head_bytes_ - head_bytes_);
+    for (char c : scan) {
       if (is_ctl(c) && c != '\t' && c != '\r') return fail(400, "Control character in request");
     }
+    if (over) return fail(431, fmt::format("Request head over {} bytes", max_head_bytes_));
+    head_bytes_ += take;
     if (lf == std::string_view::npos) {
       line_.append(data);
       break;

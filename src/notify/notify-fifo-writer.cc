@@ -9,20 +9,10 @@
 #include <cstring>
 #include <utility>
 
+#include "syscall-error.h"
+
 namespace drepl {
 
-namespace {
-
-std::string syscall_error(std::string_view call, const std::string& path, int err) {
-  std::string msg(call);
-  msg += '(';
-  msg += path;
-  msg += ") failed: ";
-  msg += std::strerror(err);
-  return msg;
-}
-
-}  // namespace
 
 NotifyFifoWriter::NotifyFifoWriter(std::string path) : path_(std::move(path)) {}
 

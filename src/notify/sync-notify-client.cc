@@ -12,6 +12,8 @@
 
 #include "log-line.h"
 #include "notify-line.h"
+#include "syscall-error.h"
+#include "unique-fd.h"
 
 namespace drepl {
 
@@ -21,30 +23,6 @@ constexpr std::size_t kMaxReplyBytes = 1024;
 // While the listener's backlog is full (EAGAIN), connect() is retried this
 // often (milliseconds) until the deadline.
 constexpr int kConnectRetryMs = 10;
-
-// Owns one fd, closes it on scope exit.
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-std::string syscall_error(std::string_view call, const std::string& path, int err) {
-  std::string msg(call);
-  msg += '(';
-  msg += path;
-  msg += ") failed: ";
-  msg += std::strerror(err);
-  return msg;
-}
 
 SyncNotifyResult make(SyncNotifyOutcome outcome, std::string detail) {
   return SyncNotifyResult{outcome, std::move(detail)};
@@ -100,7 +78,7 @@ SyncNotifyResult request_sync_replication(const std::string& socket_path,
   }
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
 
-  FdGuard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) {
     return make(SyncNotifyOutcome::kError, syscall_error("socket", socket_path, errno));
   }

@@ -12,7 +12,10 @@
 
 #include <fmt/format.h>
 
+#include "atomic-file.h"
+#include "syscall-error.h"
 #include "tab-escape.h"
+#include "unique-fd.h"
 
 namespace drepl {
 
@@ -21,27 +24,8 @@ namespace {
 constexpr std::size_t kMaxFields = 32;
 constexpr std::size_t kIoChunk = 1u << 20;
 
-// Owns an fd; closes it (ignoring errors) unless close() was called.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now; returns 0 or -1 with errno set.
-  int close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
-
-std::string errno_text(int err) { return std::strerror(err); }
-
 Error io_error(std::string_view call, std::string_view path, int err) {
-  return make_error(ErrorCode::kTemp, fmt::format("{}({}) failed: {}", call, path, errno_text(err)));
+  return syscall_failure(call, path, err);
 }
 
 bool parse_time(std::string_view s, UnixTime* out) {
@@ -117,28 +101,6 @@ std::size_t split_fields(std::string_view line, std::string_view* fields) {
     fields[n++] = line.substr(start, tab - start);
     start = tab + 1;
   }
-}
-
-Status write_all(int fd, const std::string& data, const std::string& path) {
-  const char* p = data.data();
-  std::size_t left = data.size();
-  while (left > 0) {
-    const ssize_t r = ::write(fd, p, left);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return io_error("write", path, errno);
-    }
-    p += r;
-    left -= static_cast<std::size_t>(r);
-  }
-  return ok_status();
-}
-
-std::string dir_of(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 }  // namespace
@@ -260,7 +222,7 @@ bool merge_queue_record(ReplicatorQueue& queue, QueueRecord&& rec) {
 
 Result<QueueImportStats> import_queue_file(ReplicatorQueue& queue, const std::string& path) {
   QueueImportStats stats;
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) return stats;
     return io_error("open", path, errno);
@@ -336,14 +298,8 @@ Result<QueueImportStats> import_queue_file(ReplicatorQueue& queue, const std::st
 }
 
 Result<std::size_t> export_queue_file(const ReplicatorQueue& queue, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (fd.get() < 0) return io_error("open", tmp, errno);
-
-  auto fail = [&](Error e) -> Result<std::size_t> {
-    ::unlink(tmp.c_str());
-    return e;
-  };
+  auto file = AtomicFileWriter::create(path);
+  if (!file) return file.error();
 
   std::string buf;
   buf.reserve(kIoChunk + 4096);
@@ -354,21 +310,13 @@ Result<std::size_t> export_queue_file(const ReplicatorQueue& queue, const std::s
     append_queue_record(buf, u);
     users++;
     if (buf.size() >= kIoChunk) {
-      st = write_all(fd.get(), buf, tmp);
+      st = file->write(buf);
       buf.clear();
     }
   });
-  if (st.has_value() && !buf.empty()) st = write_all(fd.get(), buf, tmp);
-  if (!st.has_value()) return fail(st.error());
-  if (::fsync(fd.get()) < 0) return fail(io_error("fsync", tmp, errno));
-  if (fd.close() < 0) return fail(io_error("close", tmp, errno));
-  if (::rename(tmp.c_str(), path.c_str()) < 0) return fail(io_error("rename", tmp, errno));
-
-  // Make the rename itself durable.
-  const std::string dir = dir_of(path);
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0) return io_error("open", dir, errno);
-  if (::fsync(dfd.get()) < 0) return io_error("fsync", dir, errno);
+  if (st.has_value() && !buf.empty()) st = file->write(buf);
+  if (!st.has_value()) return st.error();  // the writer removes the temp file
+  if (Status c = file->commit(); !c.has_value()) return c.error();
   return users;
 }
 

@@ -13,7 +13,9 @@
 #include <fmt/format.h>
 
 #include "queue-file.h"
+#include "syscall-error.h"
 #include "tab-escape.h"
+#include "unique-fd.h"
 
 namespace drepl {
 namespace {
@@ -22,8 +24,7 @@ constexpr std::string_view kHeaderTag = "drepl-journal 1 ";
 constexpr std::string_view kTombstoneTag = "D\t";
 
 Error io_error(const char* call, const std::string& path, int err) {
-  return make_error(ErrorCode::kTemp,
-                    fmt::format("{}({}) failed: {}", call, path, std::strerror(err)));
+  return syscall_failure(call, path, err);
 }
 
 template <typename T>
@@ -75,8 +76,8 @@ Result<JournalReplayStats> replay_queue_journal(ReplicatorQueue& queue,
                                                 const std::string& journal_path,
                                                 const SnapshotId& snapshot) {
   JournalReplayStats stats;
-  int fd = ::open(journal_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(journal_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     if (errno == ENOENT) return stats;
     return io_error("open", journal_path, errno);
   }
@@ -84,17 +85,15 @@ Result<JournalReplayStats> replay_queue_journal(ReplicatorQueue& queue,
   std::string data;
   char buf[1 << 16];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return io_error("read", journal_path, err);
+      return io_error("read", journal_path, errno);
     }
     if (n == 0) break;
     data.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(fd);
+  fd.reset();
 
   std::string_view rest(data);
   auto nl = rest.find('\n');

@@ -20,6 +20,21 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// doveconf prints a value in double quotes, with '"', '\\' and '\'' escaped
+// by a backslash, when it contains '#' or starts or ends with white space
+// (2.3 and 2.4 config_dump_human_output(): value_need_quote()).
+std::string unquote_doveconf_value(std::string_view v) {
+  if (v.size() < 2 || v.front() != '"' || v.back() != '"') return std::string(v);
+  v = v.substr(1, v.size() - 2);
+  std::string out;
+  out.reserve(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '\\' && i + 1 < v.size()) ++i;
+    out += v[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
@@ -106,7 +121,7 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_doveconf_output(
       std::string key = sections.empty() ? std::string() : sections.back();
       key += trim(line.substr(0, eq));
       std::string_view value = eq + 3 <= line.size() ? line.substr(eq + 3) : std::string_view();
-      out.emplace_back(std::move(key), std::string(trim(value)));
+      out.emplace_back(std::move(key), unquote_doveconf_value(trim(value)));
       continue;
     }
     if (line.back() == '{') {
@@ -124,6 +139,20 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_doveconf_output(
     }
     return invalid(fmt::format("doveconf output line {}: not 'key = value': {}", line_no,
                                sanitize_log_text(line, 200)));
+  }
+  return out;
+}
+
+std::vector<std::string> replicator_settings_in_filters(
+    const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : pairs) {
+    std::size_t slash = key.rfind('/');
+    if (slash == std::string::npos || key.compare(0, 7, "plugin/") == 0) continue;
+    ReplicatorSettings scratch;
+    bool known = false;
+    (void)apply_replicator_setting(scratch, std::string_view(key).substr(slash + 1), value, &known);
+    if (known) out.push_back(key);
   }
   return out;
 }

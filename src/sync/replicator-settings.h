@@ -77,10 +77,19 @@ Result<ReplicatorSettings> replicator_settings_from_pairs(
 // sections) into pairs; keys inside sections get the section words joined
 // by '/' as prefix: "plugin {\n  mail_replica = tcp:b\n}" ->
 // {"plugin/mail_replica", "tcp:b"}. Lines starting with '#' and blank lines
-// are skipped. Errors (kInvalid): "doveconf output line <n>: <reason>" for
-// an unbalanced '}' or a line that is neither.
+// are skipped. A value doveconf printed in double quotes (it does so for
+// values containing '#' or with leading/trailing white space) is unquoted:
+// the line `key = "a \"b\" # c"` gives the value `a "b" # c`. Errors (kInvalid): "doveconf output line
+// <n>: <reason>" for an unbalanced '}' or a line that is neither.
 Result<std::vector<std::pair<std::string, std::string>>> parse_doveconf_output(
     std::string_view text);
+
+// Keys of `pairs` that are one of our settings inside a filter or section
+// (e.g. "protocol/imap/mail_replica", "remote/10.0.0.0/24/replication_max_conns"),
+// "plugin/..." excepted. The replicator is in no such filter and ignores
+// them; the caller warns (per-user values belong in userdb).
+std::vector<std::string> replicator_settings_in_filters(
+    const std::vector<std::pair<std::string, std::string>>& pairs);
 
 // `path` when absolute, else base_dir + "/" + path (socket paths, as Dovecot
 // resolves them from the master's working directory base_dir).

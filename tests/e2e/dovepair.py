@@ -340,6 +340,11 @@ class Node:
         L.append("}")
         if p.extra_conf:
             L += ["", "# ---- extra ----", p.extra_conf]
+        # scripts/sanitize.sh: e.g. vsz_limit = 0 for an ASan daemon (which maps
+        # terabytes of shadow memory) in every test without changing each test
+        env_conf = os.environ.get("DREPL_E2E_EXTRA_CONF", "")
+        if env_conf and not provision:
+            L += ["", "# ---- $DREPL_E2E_EXTRA_CONF ----", env_conf]
         return "\n".join(L) + "\n"
 
     def write_files(self):

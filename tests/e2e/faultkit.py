@@ -157,7 +157,8 @@ def daemon_processes(node):
     out = {"replicator": [], "aggregator": []}
     exe = os.path.realpath(node.pair.daemon_path)
     for i in node.processes():
-        if i["exe"] != exe:
+        # scripts/sanitize.sh installs the daemon as a wrapper that execs <daemon>.asan
+        if i["exe"] not in (exe, exe + ".asan"):
             continue
         out["aggregator" if "--aggregator" in i["cmdline"] else "replicator"].append(i["pid"])
     return out

@@ -403,24 +403,6 @@ TEST(ConfigReaderTest, MissingSocketIsAnError) {
 
 // ---- state file ---------------------------------------------------------------------
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-TEST(StateWriterTest, AtomicWriteReplacesFile) {
-  TempDir dir;
-  std::string path = dir.file("replicator.db");
-  EXPECT_EQ(write_file_atomically(path, "one\n"), "");
-  EXPECT_EQ(slurp(path), "one\n");
-  EXPECT_EQ(write_file_atomically(path, "two\n"), "");
-  EXPECT_EQ(slurp(path), "two\n");
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  EXPECT_NE(write_file_atomically(dir.file("no/such/dir/db"), "x"), "");
-}
-
 TEST(StateWriterTest, DebouncedWriteCapturesChangesAndReimports) {
   TempDir dir;
   asio::io_context io;

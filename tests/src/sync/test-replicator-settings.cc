@@ -131,6 +131,59 @@ TEST(ReplicatorSettings, DoveconfOutput) {
   EXPECT_EQ(s->state_dir, "/tmp/repl-bench/a/lib");
 }
 
+// doveconf (2.3 and 2.4) quotes values containing '#' or with leading or
+// trailing white space, escaping '"', '\' and '\'' with a backslash.
+TEST(ReplicatorSettings, DoveconfOutputQuotedValues) {
+  constexpr std::string_view kText =
+      "replication_dsync_parameters = \"-N -l 30 # keep\"\n"
+      "mail_replica = \" tcp:peer\"\n"
+      "replicator_host = \"a \\\"b\\\" \\\\c\\\\ #\"\n"
+      "log_timestamp = \"%Y-%m-%d %H:%M:%S \"\n"
+      "plain = no \"quotes\" here\n";
+  auto pairs = parse_doveconf_output(kText);
+  ASSERT_TRUE(pairs) << pairs.error().message;
+  Pairs expect{{"replication_dsync_parameters", "-N -l 30 # keep"},
+               {"mail_replica", " tcp:peer"},
+               {"replicator_host", "a \"b\" \\c\\ #"},
+               {"log_timestamp", "%Y-%m-%d %H:%M:%S "},
+               {"plain", "no \"quotes\" here"}};
+  EXPECT_EQ(*pairs, expect);
+}
+
+// 2.4 doveconf -n output: boollists, named filters, a protocol filter.
+TEST(ReplicatorSettings, DoveconfOutput24Filters) {
+  constexpr std::string_view kText =
+      "# 2.4.1-4 (7d8c0e5759): /srv/a/dovecot.conf\n"
+      "dovecot_config_version = 2.4.1\n"
+      "mail_plugins {\n"
+      "  notify = yes\n"
+      "  replication = yes\n"
+      "}\n"
+      "mail_replica = tcp:127.0.0.1:24311\n"
+      "replication_sync_timeout = 2s\n"
+      "import_environment {\n"
+      "  DOVECOT_HOSTNAME = node-a\n"
+      "}\n"
+      "passdb passwd-file {\n"
+      "  passwd_file_path = /srv/a/users\n"
+      "}\n"
+      "protocol imap {\n"
+      "  mail_replica = tcp:elsewhere\n"
+      "  replication_max_conns = 3\n"
+      "}\n";
+  auto pairs = parse_doveconf_output(kText);
+  ASSERT_TRUE(pairs) << pairs.error().message;
+  auto s = replicator_settings_from_pairs(*pairs);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->mail_replica, "tcp:127.0.0.1:24311");  // the filter's value is not global
+  EXPECT_EQ(s->replication_max_conns, 10u);
+  EXPECT_EQ(replicator_settings_in_filters(*pairs),
+            (std::vector<std::string>{"protocol/imap/mail_replica",
+                                      "protocol/imap/replication_max_conns"}));
+  // 2.3's plugin { } section is not a filter.
+  EXPECT_TRUE(replicator_settings_in_filters({{"plugin/mail_replica", "tcp:b"}}).empty());
+}
+
 TEST(ReplicatorSettings, DoveconfOutputErrors) {
   auto a = parse_doveconf_output("a = 1\n}\n");
   ASSERT_FALSE(a);

@@ -1,0 +1,110 @@
+/* settings/replication-settings-module.c:
+   modules/settings/libreplication_settings.so for Dovecot >= 2.4.
+
+   Dovecot's config process loads every module in <moduledir>/settings/
+   (config_parse_load_modules()) and looks up, for module name
+   "replication_settings":
+     replication_settings_version          ABI check (must equal the running
+                                           Dovecot's DOVECOT_ABI_VERSION)
+     replication_settings_set_infos        our settings become known keys
+     replication_settings_service_settings (+ _defaults) the replicator
+                                           service, so dovecot.conf needs no
+                                           service {} block
+     replication_settings_config_import    default config text (see below)
+
+   The replicator service on 2.4 owns all four 2.3 listener names itself;
+   there is no aggregator service: 2.4 has no built-in replicator or
+   aggregator whose listener names we must take over, and one process
+   reading the plugin's FIFO and socket directly saves a hop, a reconnect
+   path and a second process (docs/upgrading.md). */
+#include "lib.h"
+#include "array.h"
+#include "settings-parser.h"
+#include "service-settings.h"
+#include "replication-settings.h"
+
+#ifndef DREPL_REPLICATOR_EXECUTABLE
+#  error "DREPL_REPLICATOR_EXECUTABLE (the installed replicator's path) must be defined"
+#endif
+
+/* The exported symbols; declared here because Dovecot has no header for
+   them (it looks them up with dlsym). */
+extern const char *replication_settings_version;
+extern const struct setting_parser_info *const replication_settings_set_infos[];
+extern struct service_settings replication_settings_service_settings;
+extern const struct setting_keyvalue replication_settings_service_settings_defaults[];
+extern const char *replication_settings_config_import;
+
+const char *replication_settings_version = DOVECOT_ABI_VERSION;
+
+const struct setting_parser_info *const replication_settings_set_infos[] = {
+	&replication_setting_parser_info,
+	&replicator_setting_parser_info,
+	NULL
+};
+
+/* Like 2.3's built-in replicator: one root process (it connects to
+   auth-userdb and the doveadm-server socket), started with the master and
+   never idle-killed (it schedules full syncs on its own). */
+struct service_settings replication_settings_service_settings = {
+	.name = "replicator",
+	.protocol = "",
+	.type = "",
+	.executable = DREPL_REPLICATOR_EXECUTABLE,
+	.user = "",
+	.group = "",
+	.privileged_group = "",
+	.extra_groups = ARRAY_INIT,
+	.chroot = "",
+
+	.drop_priv_before_exec = FALSE,
+
+	.process_min_avail = 1,
+	.process_limit = 1,
+	.idle_kill_interval = SET_TIME_INFINITE,
+
+	.unix_listeners = ARRAY_INIT,
+	.fifo_listeners = ARRAY_INIT,
+	.inet_listeners = ARRAY_INIT,
+
+	.process_limit_1 = TRUE
+};
+
+/* The 2.3 listener names and modes. replication-notify(-fifo) are written
+   by mail processes, which run as mail_uid: the listeners are owned by that
+   user (empty mail_uid = root; then set `user` in
+   service replicator { unix_listener/fifo_listener ... }). */
+const struct setting_keyvalue replication_settings_service_settings_defaults[] = {
+	{ "unix_listener", "replicator replicator-doveadm replication-notify" },
+	{ "fifo_listener", "replication-notify-fifo" },
+
+	{ "unix_listener/replicator/path", "replicator" },
+	{ "unix_listener/replicator/mode", "0600" },
+	{ "unix_listener/replicator/user", "$SET:default_internal_user" },
+
+	{ "unix_listener/replicator-doveadm/path", "replicator-doveadm" },
+	{ "unix_listener/replicator-doveadm/mode", "0600" },
+
+	{ "unix_listener/replication-notify/path", "replication-notify" },
+	{ "unix_listener/replication-notify/mode", "0600" },
+	{ "unix_listener/replication-notify/user", "$SET:mail_uid" },
+
+	{ "fifo_listener/replication-notify-fifo/path", "replication-notify-fifo" },
+	{ "fifo_listener/replication-notify-fifo/mode", "0600" },
+	{ "fifo_listener/replication-notify-fifo/user", "$SET:mail_uid" },
+
+	{ NULL, NULL }
+};
+
+/* Dovecot 2.4.0-2.4.2's default dsync_remote_cmd still ends in the removed
+   dsync-server option -U, so every `remote:`/`remoteprefix:` replica fails
+   with "invalid option -- 'U'" (fixed upstream in 2.4.3). This module is
+   built for exactly one Dovecot release; for the broken ones it ships the
+   fixed default. Parsed as a default: a dsync_remote_cmd in dovecot.conf
+   still wins. */
+#if DOVECOT_VERSION_MAJOR == 2 && DOVECOT_VERSION_MINOR == 4 && DOVECOT_VERSION_MICRO < 3
+const char *replication_settings_config_import =
+	"dsync_remote_cmd = ssh -l%{login} %{host} doveadm dsync-server -u%{user}";
+#else
+const char *replication_settings_config_import = "";
+#endif

@@ -71,9 +71,17 @@ TEST(DsyncReply, HandshakeErrors) {
   EXPECT_FALSE(minus.ok);
   EXPECT_EQ(minus.error.kind, SyncErrorKind::kLocalDoveadm);
   EXPECT_EQ(minus.error.text, "Unexpected handshake: -");
-  auto junk = parse_all("VERSION\tdoveadm-client\t1\t2\n");
+  auto junk = parse_all("HELLO\n");
   EXPECT_EQ(junk.error.kind, SyncErrorKind::kProtocol);
-  EXPECT_EQ(junk.error.text, "Unexpected handshake: VERSION\tdoveadm-client\t1\t2");
+  EXPECT_EQ(junk.error.text, "Unexpected handshake: HELLO");
+  // The server's VERSION line (minor >= 1) is part of a good handshake, once;
+  // EOF right after it is a disconnect before "+", a second one is junk.
+  auto version_only = parse_all("VERSION\tdoveadm-client\t1\t2\n");
+  EXPECT_EQ(version_only.error.kind, SyncErrorKind::kLocalDoveadm);
+  EXPECT_EQ(version_only.error.text, "doveadm-server disconnected before handshake");
+  auto twice = parse_all("VERSION\tdoveadm-client\t1\t2\nVERSION\tdoveadm-client\t1\t2\n");
+  EXPECT_EQ(twice.error.kind, SyncErrorKind::kProtocol);
+  EXPECT_EQ(twice.error.text, "Unexpected handshake: VERSION\tdoveadm-client\t1\t2");
 }
 
 TEST(DsyncReply, InvalidThirdLine) {

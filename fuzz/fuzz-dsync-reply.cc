@@ -1,6 +1,6 @@
 // fuzz/fuzz-dsync-reply.cc: doveadm-server's reply to the replicator's sync
-// command (src/dsync-reply.h), in any chunking, then EOF; and the log-text
-// classifier that refines a failure from doveadm's error output.
+// command (src/sync/dsync-reply.h: minor 1, plain or multiplexed), in any
+// chunking, then EOF; and the log-text classifier.
 //
 // Invariants: after finish_eof() the result is final; a success has no error
 // kind, a failure has a one-line error text and never carries a state; the
@@ -43,9 +43,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz_check(chunked.state.empty(), "failure kept a state");
     fuzz_check(chunked.error.kind != drepl::SyncErrorKind::kNone, "failure without a kind");
     fuzz_check(drepl::fuzz::is_one_line(chunked.error.text), "error text not one line");
-    drepl::SyncError refined = chunked.error;
-    drepl::refine_sync_error(refined, chunker.payload());
-    fuzz_check(drepl::fuzz::is_one_line(refined.text), "refined error text not one line");
   }
   (void)drepl::classify_dsync_log_text(chunker.payload());
   return 0;

@@ -1,7 +1,7 @@
 // replicator/clients/dsync-client.h: one dsync run = one connection to the local
 // doveadm-server socket (doveadm_socket_path), spec §6.10:
-//   -> VERSION\tdoveadm-server\t1\t0\n \tTE(user)\tsync\t<params>[\t-f]\t-s\t<state>\t<dest>\n
-//   <- +\n  <state>\t\n  +|-CODE\n          (src/sync/dsync-request.h, src/sync/dsync-reply.h)
+//   -> VERSION\tdoveadm-server\t1\t1\n \tTE(user)\tsync\t<params>[\t-f]\t-s\t<state>\t<dest>\n
+//   <- VERSION\tdoveadm-client\t1\tN\n +\n then multiplexed: <state>\t\n +|-CODE\n and log lines          (src/sync/dsync-request.h, src/sync/dsync-reply.h)
 // doveadm-server serves one connection per process, so every run connects
 // anew and the connection is closed after the reply.
 //

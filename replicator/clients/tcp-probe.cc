@@ -23,7 +23,8 @@ struct Probe : std::enable_shared_from_this<Probe> {
   std::function<void(TcpProbeResult)> done;
   bool finished = false;
 
-  void finish(bool ok, std::string error) {
+  void finish(bool ok, std::string error,
+              SyncErrorKind kind = SyncErrorKind::kConnectRefused) {
     if (finished) return;
     finished = true;
     asio::error_code ignored;
@@ -31,7 +32,7 @@ struct Probe : std::enable_shared_from_this<Probe> {
     resolver.cancel();
     socket.close(ignored);
     auto d = std::move(done);
-    d(TcpProbeResult{ok, std::move(error)});
+    d(TcpProbeResult{ok, ok ? SyncErrorKind::kNone : kind, std::move(error)});
   }
   std::string target() const { return fmt::format("{}:{}", host, port); }
 };
@@ -51,7 +52,8 @@ void probe_tcp(asio::io_context& io, const std::string& host, std::uint16_t port
       [p](const asio::error_code& ec, asio::ip::tcp::resolver::results_type results) {
         if (p->finished) return;
         if (ec) {
-          p->finish(false, fmt::format("DNS lookup of {} failed: {}", p->host, ec.message()));
+          p->finish(false, fmt::format("DNS lookup of {} failed: {}", p->host, ec.message()),
+                    SyncErrorKind::kHostNotFound);
           return;
         }
         asio::async_connect(p->socket, results,

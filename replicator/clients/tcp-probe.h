@@ -16,10 +16,15 @@
 #include <functional>
 #include <string>
 
+#include "sync-error.h"
+
 namespace drepl {
 
 struct TcpProbeResult {
   bool reachable = false;
+  // When !reachable: kHostNotFound (the name does not resolve) or
+  // kConnectRefused (refused, unreachable, or no answer within the timeout).
+  SyncErrorKind kind = SyncErrorKind::kNone;
   std::string error;  // "connect(host:port) failed: Connection refused", when !reachable
 };
 

@@ -324,7 +324,7 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
                   }
                   DsyncResult refined = r;
                   if (!probe.reachable) {
-                    refined.error.kind = SyncErrorKind::kConnectRefused;
+                    refined.error.kind = probe.kind;
                     refined.error.text = probe.error + " (" + r.error.text + ")";
                   }
                   finish_dsync(idx, username, refined);
@@ -368,7 +368,8 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
       waiters_.answer_all(username, false, answer_fn_);
       log_info("replication({}): {}: not replicated any more", username, r.error.text);
     } else {
-      log_warning("replication({}): dsync to {} failed: {}", username, destination, r.error.text);
+      log_warning("replication({}): dsync to {} failed ({}): {}", username, destination,
+                  sync_error_kind_to_string(r.error.kind), r.error.text);
     }
   }
   state_.mark_dirty(username);

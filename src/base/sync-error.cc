@@ -16,13 +16,16 @@ std::string_view sync_error_kind_to_string(SyncErrorKind kind) {
     case SyncErrorKind::kNoReplica: return "no_replica";
     case SyncErrorKind::kLocalDoveadm: return "local_doveadm";
     case SyncErrorKind::kProtocol: return "protocol";
+    case SyncErrorKind::kHostNotFound: return "host_not_found";
+    case SyncErrorKind::kSshAuthFailed: return "ssh_auth_failed";
   }
   return "none";
 }
 
 bool sync_error_is_destination_down(SyncErrorKind kind) {
   return kind == SyncErrorKind::kConnectRefused || kind == SyncErrorKind::kTimeout ||
-         kind == SyncErrorKind::kTlsVerifyFailed;
+         kind == SyncErrorKind::kTlsVerifyFailed || kind == SyncErrorKind::kHostNotFound ||
+         kind == SyncErrorKind::kSshAuthFailed;
 }
 
 }  // namespace drepl

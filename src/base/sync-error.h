@@ -20,13 +20,19 @@ enum class SyncErrorKind : unsigned char {
   kNoReplica,           // user has no/empty mail_replica: never synced
   kLocalDoveadm,        // local doveadm-server socket unreachable/bad handshake
   kProtocol,            // malformed reply from doveadm-server
+  kHostNotFound,        // the replica's host name does not resolve (DNS)
+  kSshAuthFailed,       // remote:/remoteprefix: ssh refused our key (or the host key)
 };
+
+// The last SyncErrorKind value (for arrays indexed by kind).
+inline constexpr SyncErrorKind kSyncErrorKindLast = SyncErrorKind::kSshAuthFailed;
 
 // Stable lowercase token for status/JSON output, e.g. "connect_refused".
 std::string_view sync_error_kind_to_string(SyncErrorKind kind);
 
 // True for kinds that say "the destination is down", which open the
-// destination's circuit breaker: kConnectRefused, kTimeout, kTlsVerifyFailed.
+// destination's circuit breaker: kConnectRefused, kHostNotFound, kTimeout,
+// kTlsVerifyFailed, kSshAuthFailed.
 bool sync_error_is_destination_down(SyncErrorKind kind);
 
 struct SyncError {

@@ -21,9 +21,9 @@
 
 namespace drepl {
 
-// Number of SyncErrorKind values (kNone..kProtocol).
+// Number of SyncErrorKind values (kNone..kSyncErrorKindLast).
 inline constexpr std::size_t kSyncErrorKindCount =
-    static_cast<std::size_t>(SyncErrorKind::kProtocol) + 1;
+    static_cast<std::size_t>(kSyncErrorKindLast) + 1;
 // Number of Priority values (kNone..kSync).
 inline constexpr std::size_t kPriorityCount = static_cast<std::size_t>(Priority::kSync) + 1;
 

@@ -27,8 +27,82 @@ bool contains_icase(std::string_view haystack, std::string_view needle) {
 
 }  // namespace
 
+constexpr std::size_t kMaxPreBytes = 1024;  // VERSION line + "+"
+constexpr std::size_t kLogLineMax = 300;
+
 DsyncReplyParser::DsyncReplyParser(std::size_t max_line_bytes)
     : reader_(max_line_bytes, LineReader::OverflowMode::kFail) {}
+
+void DsyncReplyParser::add_log(std::vector<DoveadmLogLine>& lines) {
+  for (auto& l : lines) {
+    if (l.type < DoveadmLogLine::Type::kWarning) continue;
+    if (log_lines_.size() == kMaxLogLines) log_lines_.erase(log_lines_.begin());
+    log_lines_.push_back(sanitize_log_text(l.text, kLogLineMax));
+  }
+  lines.clear();
+}
+
+void DsyncReplyParser::explain_from_log() {
+  if (result_.error.kind != SyncErrorKind::kRemoteError &&
+      result_.error.kind != SyncErrorKind::kProtocol) {
+    return;
+  }
+  if (log_lines_.empty()) return;
+  auto [kind, idx] = classify_dsync_log_lines(log_lines_);
+  if (kind != SyncErrorKind::kNone) {
+    result_.error.kind = kind;
+    result_.error.text += ": " + log_lines_[idx];
+  } else {
+    // Unrecognised, but still the worker's own words: show the first error.
+    result_.error.text += ": " + log_lines_.front();
+  }
+}
+
+void DsyncReplyParser::feed_lines(std::string_view bytes) {
+  reader_.feed(bytes);
+  std::string_view line;
+  while (stage_ != Stage::kDone) {
+    auto st = reader_.next(&line);
+    if (st == LineReader::Status::kNeedMore) break;
+    if (st == LineReader::Status::kTooLong) {
+      fail(SyncErrorKind::kProtocol,
+           fmt::format("doveadm-server sent a too long line (> {} bytes)",
+                       reader_.max_line_bytes()));
+      break;
+    }
+    handle_line(line);
+  }
+}
+
+// Before "+": the optional VERSION reply and "+" come unframed.
+void DsyncReplyParser::feed_pre(std::string_view bytes) {
+  pre_.append(bytes);
+  while (!in_stream_ && stage_ != Stage::kDone) {
+    std::size_t nl = pre_.find('\n');
+    if (nl == std::string::npos) {
+      if (pre_.size() > kMaxPreBytes) {
+        fail(SyncErrorKind::kProtocol, "Unexpected handshake: " + quote(pre_));
+      }
+      return;
+    }
+    std::string_view line(pre_.data(), nl);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!multiplexed_ && line.substr(0, 23) == "VERSION\tdoveadm-client\t") {
+      multiplexed_ = true;
+      pre_.erase(0, nl + 1);
+      continue;
+    }
+    std::string line_copy(line);
+    pre_.erase(0, nl + 1);
+    handle_line(line_copy);  // "+" -> kStateLine, else failure
+    if (stage_ == Stage::kStateLine) in_stream_ = true;
+  }
+  if (in_stream_ && stage_ != Stage::kDone) {
+    std::string rest = std::move(pre_);
+    pre_.clear();
+    if (!rest.empty()) feed_stream(rest);
+  }
+}
 
 void DsyncReplyParser::fail(SyncErrorKind kind, std::string text) {
   result_.ok = false;
@@ -36,6 +110,7 @@ void DsyncReplyParser::fail(SyncErrorKind kind, std::string text) {
   result_.error = SyncError{kind, std::move(text)};
   state_.clear();
   stage_ = Stage::kDone;
+  explain_from_log();
 }
 
 void DsyncReplyParser::handle_line(std::string_view line) {
@@ -77,20 +152,24 @@ void DsyncReplyParser::handle_line(std::string_view line) {
   }
 }
 
+void DsyncReplyParser::feed_stream(std::string_view bytes) {
+  if (!multiplexed_) {
+    feed_lines(bytes);
+    return;
+  }
+  std::string main;
+  std::vector<DoveadmLogLine> log;
+  demux_.feed(bytes, &main, &log);
+  add_log(log);  // before the result line: it explains it
+  if (!main.empty()) feed_lines(main);
+}
+
 bool DsyncReplyParser::feed(std::string_view bytes) {
   if (stage_ == Stage::kDone) return true;
-  reader_.feed(bytes);
-  std::string_view line;
-  while (stage_ != Stage::kDone) {
-    auto st = reader_.next(&line);
-    if (st == LineReader::Status::kNeedMore) break;
-    if (st == LineReader::Status::kTooLong) {
-      fail(SyncErrorKind::kProtocol,
-           fmt::format("doveadm-server sent a too long line (> {} bytes)",
-                       reader_.max_line_bytes()));
-      break;
-    }
-    handle_line(line);
+  if (!in_stream_) {
+    feed_pre(bytes);
+  } else {
+    feed_stream(bytes);
   }
   return stage_ == Stage::kDone;
 }
@@ -105,23 +184,37 @@ void DsyncReplyParser::finish_eof() {
 }
 
 SyncErrorKind classify_dsync_log_text(std::string_view text) {
+  // Real 2.3.19.1 worker lines (doveadm-server log channel or Dovecot log):
+  //   "doveadm(alice): doveadm authentication failed ()"
+  //   "doveadm(alice)<pid><id>: Couldn't lock /home/alice/.dovecot-sync.lock:
+  //    fcntl(...) locking failed: Timed out after 2 seconds (WRITE lock held by pid 8489)"
+  //   "doveadm(alice): Fatal: Lookup of host nonexistent.invalid failed: Name or
+  //    service not known"                                     (Dovecot log only)
+  //   "doveadm(alice): Fatal: connect(127.0.0.1:1) failed: Connection refused"
+  if (contains_icase(text, "authentication failed")) return SyncErrorKind::kAuthFailed;
+  if ((contains_icase(text, "Couldn't lock") && contains_icase(text, "Timed out")) ||
+      contains_icase(text, "lock timeout") ||
+      contains_icase(text, "timed out while waiting for lock")) {
+    return SyncErrorKind::kLockTimeout;
+  }
   struct Rule {
     std::string_view needle;
     SyncErrorKind kind;
   };
   static constexpr std::array kRules = {
+      Rule{"Lookup of host", SyncErrorKind::kHostNotFound},
+      Rule{"Name or service not known", SyncErrorKind::kHostNotFound},
+      Rule{"Host not found", SyncErrorKind::kHostNotFound},
+      Rule{"DNS lookup", SyncErrorKind::kHostNotFound},
+      Rule{"No address associated", SyncErrorKind::kHostNotFound},
+      Rule{"Temporary failure in name resolution", SyncErrorKind::kHostNotFound},
+      Rule{"Permission denied (publickey", SyncErrorKind::kSshAuthFailed},
+      Rule{"Host key verification failed", SyncErrorKind::kSshAuthFailed},
       Rule{"Connection refused", SyncErrorKind::kConnectRefused},
       Rule{"No route to host", SyncErrorKind::kConnectRefused},
       Rule{"Network is unreachable", SyncErrorKind::kConnectRefused},
       Rule{"Host is unreachable", SyncErrorKind::kConnectRefused},
       Rule{"Connection timed out", SyncErrorKind::kConnectRefused},
-      Rule{"DNS lookup", SyncErrorKind::kConnectRefused},
-      Rule{"Host not found", SyncErrorKind::kConnectRefused},
-      Rule{"Name or service not known", SyncErrorKind::kConnectRefused},
-      Rule{"Authentication failed", SyncErrorKind::kAuthFailed},
-      Rule{"Couldn't lock", SyncErrorKind::kLockTimeout},
-      Rule{"lock timeout", SyncErrorKind::kLockTimeout},
-      Rule{"timed out while waiting for lock", SyncErrorKind::kLockTimeout},
       Rule{"certificate", SyncErrorKind::kTlsVerifyFailed},
       Rule{"SSL", SyncErrorKind::kTlsVerifyFailed},
       Rule{"TLS", SyncErrorKind::kTlsVerifyFailed},
@@ -132,15 +225,13 @@ SyncErrorKind classify_dsync_log_text(std::string_view text) {
   return SyncErrorKind::kNone;
 }
 
-bool refine_sync_error(SyncError& error, std::string_view text) {
-  if (error.kind != SyncErrorKind::kRemoteError && error.kind != SyncErrorKind::kProtocol) {
-    return false;
+std::pair<SyncErrorKind, std::size_t> classify_dsync_log_lines(
+    const std::vector<std::string>& lines) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    SyncErrorKind kind = classify_dsync_log_text(lines[i]);
+    if (kind != SyncErrorKind::kNone) return {kind, i};
   }
-  SyncErrorKind kind = classify_dsync_log_text(text);
-  if (kind == SyncErrorKind::kNone) return false;
-  error.kind = kind;
-  error.text += " (" + sanitize_log_text(text, kQuoteMax) + ")";
-  return true;
+  return {SyncErrorKind::kNone, lines.size()};
 }
 
 }  // namespace drepl

@@ -1,5 +1,11 @@
 // src/sync/dsync-reply.h: incremental parser of doveadm-server's reply to the sync
-// command of dsync-request.h (spec §6.10.3, §7.1.5):
+// command of dsync-request.h (spec §6.10.3, §7.1.5).
+//
+// We send minor 1, so a real doveadm-server (2.3.19.1, 2.4.1) first answers
+// "VERSION\tdoveadm-client\t1\t<N>\n" and "+\n" unframed, then sends the
+// lines below framed on channel 0 of the multiplex stream, and the worker's
+// log lines on channel 'L' (doveadm-multiplex.h). A server that answers "+"
+// without a VERSION line speaks minor 0: the lines below, unframed.
 //
 //   line 1: "+"                      pre-authenticated (socket mode 0600);
 //                                    anything else is a handshake error
@@ -16,7 +22,10 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "doveadm-multiplex.h"
 #include "line-reader.h"
 #include "sync-error.h"
 
@@ -33,6 +42,10 @@ struct DsyncResult {
 
 class DsyncReplyParser {
  public:
+  // Log lines kept for the error text and the classification (warnings
+  // and worse; the last kMaxLogLines).
+  static constexpr std::size_t kMaxLogLines = 16;
+
   // Where the reply is; the dsync-status texts the daemon shows per stage
   // are kDsyncStatus* in doveadm-protocol.h.
   enum class Stage : unsigned char {
@@ -52,8 +65,8 @@ class DsyncReplyParser {
   // becomes a failure:
   //   before "+":   kLocalDoveadm "doveadm-server disconnected before handshake"
   //   after  "+":   kRemoteError  "doveadm-server disconnected before reply"
-  //                 (on 2.3 a failed TCP connect to the replica is fatal for
-  //                 the worker: refine with refine_sync_error() from its log)
+  //                 (a failed TCP connect or DNS lookup is fatal for the
+  //                 worker and not on the log channel: the brain probes)
   void finish_eof();
 
   Stage stage() const noexcept { return stage_; }
@@ -68,12 +81,32 @@ class DsyncReplyParser {
   //   "-<CODE>"              kRemoteError "doveadm-server replied -<CODE>"
   //   other third line       kProtocol "Invalid input: <line>"
   //   over-long line         kProtocol "doveadm-server sent a too long line (> N bytes)"
+  // A -CODE, or EOF after "+", is then made specific from the worker's log
+  // lines (classify_dsync_log_lines()): e.g. "-TEMPFAIL" with the logged
+  // "doveadm authentication failed" becomes kAuthFailed, text
+  // "doveadm-server replied -TEMPFAIL: doveadm(alice): doveadm authentication failed ()".
   const DsyncResult& result() const noexcept { return result_; }
+
+  // True once the server answered our minor >= 1 with its VERSION line.
+  bool multiplexed() const noexcept { return multiplexed_; }
+  // The worker's warning/error/fatal lines received so far (at most
+  // kMaxLogLines, the newest; sanitized, each at most 300 bytes).
+  const std::vector<std::string>& log_lines() const noexcept { return log_lines_; }
 
  private:
   void handle_line(std::string_view line);
   void fail(SyncErrorKind kind, std::string text);
+  void feed_pre(std::string_view bytes);
+  void feed_lines(std::string_view bytes);
+  void feed_stream(std::string_view bytes);
+  void add_log(std::vector<DoveadmLogLine>& lines);
+  void explain_from_log();
 
+  std::string pre_;            // unframed bytes before "+" (VERSION, "+")
+  bool in_stream_ = false;     // "+" seen: the rest is (maybe framed) reply
+  bool multiplexed_ = false;
+  DoveadmMultiplexReader demux_;
+  std::vector<std::string> log_lines_;
   LineReader reader_;
   Stage stage_ = Stage::kHandshake;
   std::string state_;
@@ -81,23 +114,26 @@ class DsyncReplyParser {
 };
 
 // Classifies a doveadm/dsync log or error text by its wording, returning
-// kNone when nothing is recognised:
+// kNone when nothing is recognised (real 2.3.19.1 lines in the comments of
+// dsync-reply.cc):
+//   "authentication failed"                            -> kAuthFailed
+//   "Couldn't lock" together with "Timed out", "lock timeout",
+//   "timed out while waiting for lock"                 -> kLockTimeout
+//   "Lookup of host", "Name or service not known", "Host not found",
+//   "DNS lookup", "No address associated",
+//   "Temporary failure in name resolution"             -> kHostNotFound
+//   "Permission denied (publickey", "Host key verification failed"
+//                                                      -> kSshAuthFailed
 //   "Connection refused", "No route to host", "Network is unreachable",
-//   "Host is unreachable", "Connection timed out", "DNS lookup", "Host not found",
-//   "Name or service not known"                        -> kConnectRefused
-//   "Authentication failed"                            -> kAuthFailed
-//   "Couldn't lock", "lock timeout", "timed out while waiting for lock"
-//                                                      -> kLockTimeout
+//   "Host is unreachable", "Connection timed out"      -> kConnectRefused
 //   "certificate", "SSL", "TLS"                        -> kTlsVerifyFailed
 // Matching is case-insensitive; the first rule (in the order above) wins.
 SyncErrorKind classify_dsync_log_text(std::string_view text);
 
-// Makes a failure more specific from a log/error text: when `error.kind` is
-// kRemoteError or kProtocol and classify_dsync_log_text(text) recognises the
-// text, the kind is replaced and " (" + sanitized excerpt of the text + ")"
-// (capped at 200 bytes) is appended to error.text. Every other kind is left
-// alone (kLocalDoveadm too: a refused local socket is not "destination
-// down"). Returns true when it changed `error`.
-bool refine_sync_error(SyncError& error, std::string_view text);
+// The first line of `lines` that classify_dsync_log_text() recognises, as
+// {kind, index}; {kNone, lines.size()} when none.
+std::pair<SyncErrorKind, std::size_t> classify_dsync_log_lines(
+    const std::vector<std::string>& lines);
+
 
 }  // namespace drepl

@@ -33,7 +33,7 @@ std::vector<std::string> dsync_parameters_for(std::string_view replication_dsync
 }
 
 std::string format_dsync_handshake() {
-  return format_version_line(kDoveadmServerService, 1, 0);
+  return format_version_line(kDoveadmServerService, 1, 1);
 }
 
 std::string format_dsync_command(const DsyncRequest& request,

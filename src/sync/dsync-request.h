@@ -1,11 +1,13 @@
 // src/sync/dsync-request.h: what our replicator sends to the local doveadm-server
 // socket (doveadm_socket_path) to sync one user (spec §6.10.2, §7.1, §7.2):
 //
-//   VERSION\tdoveadm-server\t1\t0\n
+//   VERSION\tdoveadm-server\t1\t1\n
 //   \tTE(user)\tsync\t<param>...[\t-f]\t-s\t<state>\t<destination>\n
 //
-// The first, empty field is doveadm's flags field (no D/v). Minor 0 means no
-// multiplexing and no VERSION reply. Unlike stock 2.3 we never pass -d (use
+// The first, empty field is doveadm's flags field (no D/v). Minor 1 (stock
+// sends 0) makes doveadm-server answer with its VERSION line and multiplex
+// the reply, streaming the worker's log lines to us (dsync-reply.h), so a
+// failure says its cause. Unlike stock 2.3 we never pass -d (use
 // mail_replica) or -U (replicator notify): Dovecot 2.4 removed both, so the
 // user's mail_replica is passed as the explicit destination, the last
 // positional argument. Every field is tab-escaped; for the usual values
@@ -45,7 +47,7 @@ struct DsyncRequest {
   std::string destination;
 };
 
-// "VERSION\tdoveadm-server\t1\t0\n".
+// "VERSION\tdoveadm-server\t1\t1\n".
 std::string format_dsync_handshake();
 
 // The command line (with LF):

@@ -1,3 +1,6 @@
+#include <cstdint>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "dsync-reply.h"
@@ -68,9 +71,17 @@ TEST(DsyncReply, HandshakeErrors) {
   EXPECT_FALSE(minus.ok);
   EXPECT_EQ(minus.error.kind, SyncErrorKind::kLocalDoveadm);
   EXPECT_EQ(minus.error.text, "Unexpected handshake: -");
-  auto junk = parse_all("VERSION\tdoveadm-client\t1\t2\n");
+  auto junk = parse_all("HELLO\n");
   EXPECT_EQ(junk.error.kind, SyncErrorKind::kProtocol);
-  EXPECT_EQ(junk.error.text, "Unexpected handshake: VERSION\tdoveadm-client\t1\t2");
+  EXPECT_EQ(junk.error.text, "Unexpected handshake: HELLO");
+  // The server's VERSION line (minor >= 1) is part of a good handshake, once;
+  // EOF right after it is a disconnect before "+", a second one is junk.
+  auto version_only = parse_all("VERSION\tdoveadm-client\t1\t2\n");
+  EXPECT_EQ(version_only.error.kind, SyncErrorKind::kLocalDoveadm);
+  EXPECT_EQ(version_only.error.text, "doveadm-server disconnected before handshake");
+  auto twice = parse_all("VERSION\tdoveadm-client\t1\t2\nVERSION\tdoveadm-client\t1\t2\n");
+  EXPECT_EQ(twice.error.kind, SyncErrorKind::kProtocol);
+  EXPECT_EQ(twice.error.text, "Unexpected handshake: VERSION\tdoveadm-client\t1\t2");
 }
 
 TEST(DsyncReply, InvalidThirdLine) {
@@ -150,30 +161,129 @@ TEST(DsyncReply, ClassifyLogText) {
   EXPECT_EQ(classify_dsync_log_text(""), SyncErrorKind::kNone);
 }
 
-TEST(DsyncReply, RefineOnlyVagueKinds) {
-  SyncError eof{SyncErrorKind::kRemoteError, "doveadm-server disconnected before reply"};
-  EXPECT_TRUE(refine_sync_error(eof, "Fatal: connect(10.0.0.2:12345) failed: Connection refused"));
-  EXPECT_EQ(eof.kind, SyncErrorKind::kConnectRefused);
-  EXPECT_EQ(eof.text,
-            "doveadm-server disconnected before reply (Fatal: connect(10.0.0.2:12345) failed: "
-            "Connection refused)");
+// Replies of a real doveadm-server 2.3.19.1 to "VERSION\tdoveadm-server\t1\t1"
+// + a sync command toward tcp:127.0.0.1:<peer>, captured on a dovepair.
+std::string packet(char cid, std::string_view data) {
+  std::string out(1, cid);
+  auto n = static_cast<std::uint32_t>(data.size());
+  out += static_cast<char>(n >> 24);
+  out += static_cast<char>(n >> 16);
+  out += static_cast<char>(n >> 8);
+  out += static_cast<char>(n);
+  out += data;
+  return out;
+}
 
-  SyncError nouser{SyncErrorKind::kNoUser, "doveadm-server replied -NOUSER"};
-  EXPECT_FALSE(refine_sync_error(nouser, "Connection refused"));
-  EXPECT_EQ(nouser.kind, SyncErrorKind::kNoUser);
+constexpr std::string_view kMuxState =
+    "AQAAAJwtvh7PKRRr9wUAAI5UuejPKRRrAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAZmCgvw==";
 
-  SyncError local{SyncErrorKind::kLocalDoveadm, "x"};
-  EXPECT_FALSE(refine_sync_error(local, "Connection refused"));
+const std::string kCapturedMuxSuccess =
+    std::string("VERSION\tdoveadm-client\t1\t2\n+\n") + packet('\0', std::string(kMuxState) + "\t") +
+    packet('\0', "\n+\n");
 
-  SyncError temp{SyncErrorKind::kRemoteError, "doveadm-server replied -TEMPFAIL"};
-  EXPECT_FALSE(refine_sync_error(temp, "nothing known here"));
-  EXPECT_EQ(temp.text, "doveadm-server replied -TEMPFAIL");
+const std::string kCapturedWrongPassword =
+    std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+    packet('L', "\x04" "doveadm(alice): doveadm authentication failed ()\n") +
+    packet('L', "\x04" "doveadm(alice): Disconnected from remote: EOF\n") +
+    packet('\0', "\n-TEMPFAIL\n");
 
-  SyncError cap{SyncErrorKind::kProtocol, "p"};
-  EXPECT_TRUE(refine_sync_error(cap, "SSL error\n" + std::string(5000, 'z')));
-  EXPECT_EQ(cap.kind, SyncErrorKind::kTlsVerifyFailed);
-  EXPECT_LT(cap.text.size(), 300u);
-  EXPECT_EQ(cap.text.find('\n'), std::string::npos);
+const std::string kCapturedLockTimeout =
+    std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+    packet('L', "\x04" "doveadm(alice)<8598><6hBTExUrFGuWIQAAjlS56A>: Couldn't lock "
+                "/tmp/i13pair/a/mail/alice/.dovecot-sync.lock: fcntl(/tmp/i13pair/a/mail/alice/"
+                ".dovecot-sync.lock, write-lock, F_SETLKW) locking failed: Timed out after 2 "
+                "seconds (WRITE lock held by pid 8489)\n") +
+    packet('\0', "AQAAAHm4+Jk=\t") + packet('\0', "\n-TEMPFAIL\n");
+
+// Connect refused / unresolvable host: the worker dies with i_fatal, which
+// is not on the log channel.
+const std::string kCapturedFatal = "VERSION\tdoveadm-client\t1\t2\n+\n";
+
+TEST(DsyncReplyMux, CapturedSuccessByteByByte) {
+  DsyncReplyParser p;
+  bool done = false;
+  for (char c : kCapturedMuxSuccess) {
+    ASSERT_FALSE(done);
+    done = p.feed(std::string_view(&c, 1));
+  }
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(p.multiplexed());
+  EXPECT_TRUE(p.result().ok);
+  EXPECT_EQ(p.result().state, kMuxState);
+  EXPECT_TRUE(p.log_lines().empty());
+}
+
+TEST(DsyncReplyMux, CapturedWrongPasswordIsAuthFailed) {
+  auto r = parse_all(kCapturedWrongPassword);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kAuthFailed);
+  EXPECT_EQ(r.error.text,
+            "doveadm-server replied -TEMPFAIL: doveadm(alice): doveadm authentication failed ()");
+}
+
+TEST(DsyncReplyMux, CapturedLockTimeout) {
+  DsyncReplyParser p;
+  ASSERT_TRUE(p.feed(kCapturedLockTimeout));
+  EXPECT_EQ(p.result().error.kind, SyncErrorKind::kLockTimeout);
+  EXPECT_NE(p.result().error.text.find("Timed out after 2 seconds"), std::string::npos);
+  EXPECT_EQ(p.result().state, "");
+  EXPECT_EQ(p.log_lines().size(), 1u);
+}
+
+TEST(DsyncReplyMux, CapturedFatalIsVagueEofForTheProbe) {
+  auto r = parse_all(kCapturedFatal);
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_EQ(r.error.text, "doveadm-server disconnected before reply");
+}
+
+TEST(DsyncReplyMux, UnknownLogErrorIsQuotedButKindKept) {
+  auto r = parse_all(std::string("VERSION\tdoveadm-client\t1\t3\n+\n") +
+                     packet('L', "\x02info line\n\x04" "dsync(u): Mailbox changes caused a desync\n") +
+                     packet('\0', "\n-TEMPFAIL\n"));
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_EQ(r.error.text, "doveadm-server replied -TEMPFAIL: dsync(u): Mailbox changes caused a desync");
+}
+
+TEST(DsyncReplyMux, NoUserIsNotReclassified) {
+  auto r = parse_all(std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+                     packet('L', "\x04x: Connection refused\n") + packet('\0', "\n-NOUSER\n"));
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kNoUser);
+}
+
+TEST(DsyncReplyMux, Minor0ServerStillParses) {
+  // A server that does not answer VERSION speaks minor 0: no framing.
+  auto r = parse_all("+\nSTATE\t\n+\n");
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.state, "STATE");
+}
+
+TEST(DsyncReplyMux, HandshakeMinusAfterVersion) {
+  auto r = parse_all("VERSION\tdoveadm-client\t1\t2\n-\n");
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kLocalDoveadm);
+}
+
+TEST(DsyncReplyMux, LogLinesCappedAndSanitized) {
+  std::string logs;
+  for (int i = 0; i < 40; ++i) logs += "\x04" "line " + std::to_string(i) + "\n";
+  logs += "\x04" + std::string(5000, 'z') + "\n";
+  DsyncReplyParser p;
+  p.feed(std::string("VERSION\tdoveadm-client\t1\t2\n+\n") + packet('L', logs));
+  EXPECT_EQ(p.log_lines().size(), DsyncReplyParser::kMaxLogLines);
+  EXPECT_LE(p.log_lines().back().size(), 300u);
+  EXPECT_EQ(p.log_lines().front(), "line 25");
+}
+
+TEST(DsyncReply, ClassifyTransportFailures) {
+  EXPECT_EQ(classify_dsync_log_text("doveadm(alice): Fatal: Lookup of host nonexistent.invalid "
+                                    "failed: Name or service not known"),
+            SyncErrorKind::kHostNotFound);
+  EXPECT_EQ(classify_dsync_log_text("vmail@127.0.0.1: Permission denied (publickey)."),
+            SyncErrorKind::kSshAuthFailed);
+  EXPECT_EQ(classify_dsync_log_text("Couldn't lock /x: open(/x) failed: Permission denied"),
+            SyncErrorKind::kNone);
+  EXPECT_EQ(classify_dsync_log_text("doveadm(alice): Fatal: connect(127.0.0.1:1) failed: "
+                                    "Connection refused"),
+            SyncErrorKind::kConnectRefused);
 }
 
 }  // namespace

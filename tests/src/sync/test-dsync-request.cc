@@ -16,7 +16,7 @@ TEST(DsyncRequest, ReproducesCapturedStockBytes) {
   // With the stock parameters and no explicit destination we emit exactly
   // what stock 2.3 sent (captured).
   DsyncRequest req{"user0042", std::string(kCapturedState), false, ""};
-  EXPECT_EQ(format_dsync_handshake(), "VERSION\tdoveadm-server\t1\t0\n");
+  EXPECT_EQ(format_dsync_handshake(), "VERSION\tdoveadm-server\t1\t1\n");
   EXPECT_EQ(format_dsync_command(req, kStockParams),
             "\tuser0042\tsync\t-d\t-N\t-l\t30\t-U\t-s\t" + std::string(kCapturedState) + "\n");
   // Captured "replicate -f": "...\t-U\t-f\t-s\t\n".
@@ -29,7 +29,7 @@ TEST(DsyncRequest, SpecWireVector) {
   // §12: default parameters, not full, no state.
   DsyncRequest req{"alice", "", false, ""};
   EXPECT_EQ(format_dsync_request(req, kStockParams),
-            "VERSION\tdoveadm-server\t1\t0\n\talice\tsync\t-d\t-N\t-l\t30\t-U\t-s\t\n");
+            "VERSION\tdoveadm-server\t1\t1\n\talice\tsync\t-d\t-N\t-l\t30\t-U\t-s\t\n");
 }
 
 TEST(DsyncRequest, OurCommandDropsDAndUAndAddsDestination) {
@@ -40,7 +40,7 @@ TEST(DsyncRequest, OurCommandDropsDAndUAndAddsDestination) {
   EXPECT_EQ(format_dsync_command(req, params), "\talice\tsync\t-N\t-l\t30\t-s\t\ttcp:b\n");
   DsyncRequest full{"user0042", std::string(kCapturedState), true, "tcps:replica.example:12345"};
   EXPECT_EQ(format_dsync_request(full, params),
-            "VERSION\tdoveadm-server\t1\t0\n\tuser0042\tsync\t-N\t-l\t30\t-f\t-s\t" +
+            "VERSION\tdoveadm-server\t1\t1\n\tuser0042\tsync\t-N\t-l\t30\t-f\t-s\t" +
                 std::string(kCapturedState) + "\ttcps:replica.example:12345\n");
 }
 

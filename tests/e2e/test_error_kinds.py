@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Failures that name their cause, on a real Dovecot 2.3 pair running our daemon (issue 13).
+
+One pair (tests/e2e/dovepair.py, `ours` mode, port block in 35000-35990). Each test
+makes one user's dsync fail for one real reason and checks that the cause reaches
+  * the user's state: STATUS-DETAIL failed=1 and the error kind, text naming the cause;
+  * the metrics: dovecot_replicator_syncs_failed_total{kind=...};
+  * the log: exactly one line "replication(<user>): dsync to <replica> failed (<kind>): ...".
+
+  wrong doveadm_password on B (reloaded)       -> auth_failed     (doveadm's log channel)
+  mail_replica = tcp:nonexistent.invalid:port  -> host_not_found  (fatal in doveadm: probe)
+  mail_replica = tcp:127.0.0.1:<closed port>   -> connect_refused (fatal in doveadm: probe)
+  the user's dsync lock held on A, -l 2        -> lock_timeout    (doveadm's log channel)
+A peer that hangs (kind timeout) is tested by test_faults.py T4HungDsync.
+
+Usage: test_error_kinds.py --prefix PREFIX [--port-base N] [--keep] [unittest args...]
+"""
+
+import fcntl
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dovepair  # noqa: E402
+import faultkit  # noqa: E402
+import test_faults  # noqa: E402
+from faultkit import status_detail  # noqa: E402
+from test_metrics import scrape  # noqa: E402
+
+P = "dovecot_replicator_"
+
+
+class ErrorKinds(test_faults.PairTest):
+    USERS = ("ok1", "wp", "nx", "rf", "lk")
+    PAIR_ARGS = {"extra_conf": "\n".join([
+        "service replicator {",
+        "  unix_listener replicator-metrics {",
+        "    mode = 0600",
+        "  }",
+        "}",
+        # a held dsync lock fails after 2 s instead of 30 s
+        "replication_dsync_parameters = -d -N -l 2 -U",
+    ])}
+
+    def fail_and_check(self, user, kind, cause_words, replica):
+        a = self.pair.a
+        series = P + 'syncs_failed_total{kind="%s"}' % kind
+        before = scrape(a).get(series, 0)
+        log_before = faultkit.log_size(a)
+        a.append(user, "%s-%s@e2e" % (user, uuid.uuid4().hex[:8]))
+
+        def failed():
+            r = status_detail(a, user).get(user)
+            return r and r["failed"] == 1 and r
+        row, secs = test_faults.wait(failed, 30, "%s failed" % user)
+        self.timing("%s failed as %s" % (user, row["error_kind"]), secs)
+        self.assertEqual(row["error_kind"], kind, row)
+        for w in cause_words:
+            self.assertIn(w, row["last_error"], row)
+        self.assertGreaterEqual(scrape(a).get(series, 0), before + 1, series)
+        pattern = re.compile(r"replication\(%s\): dsync to %s failed \(%s\): " % (
+            re.escape(user), re.escape(replica), kind))
+        lines = [l for l in a.log_text()[log_before:].splitlines() if pattern.search(l)]
+        self.assertEqual(len(lines), 1, lines)
+        return row
+
+    def set_replica(self, user, replica):
+        a = self.pair.a
+        fields = dict(getattr(self, "_fields", {}))
+        fields[user] = "userdb_mail_replica=%s" % replica
+        type(self)._fields = fields
+        faultkit.set_user_fields(a, fields)
+        faultkit.wait_userdb(a, user, "mail_replica\t%s" % replica)
+
+    def test_auth_failed(self):
+        p = self.pair
+        b = p.b
+        conf = b.conf
+        text = open(conf).read()
+        good = "doveadm_password = %s" % p.doveadm_password
+        self.assertIn(good, text)
+        p.wait_quiet()
+        try:
+            with open(conf, "w") as fh:
+                fh.write(text.replace(good, "doveadm_password = not-the-password"))
+            subprocess.run(["doveadm", "-c", conf, "reload"], check=True)
+            time.sleep(0.5)  # the reload is asynchronous; new doveadm processes read it
+            self.fail_and_check("wp", "auth_failed", ("authentication failed",),
+                                "tcp:127.0.0.1:%d" % b.doveadm_port)
+        finally:
+            with open(conf, "w") as fh:
+                fh.write(text)
+            subprocess.run(["doveadm", "-c", conf, "reload"], check=True)
+
+    def test_host_not_found(self):
+        replica = "tcp:nonexistent.invalid:%d" % self.pair.b.doveadm_port
+        self.set_replica("nx", replica)
+        self.fail_and_check("nx", "host_not_found", ("nonexistent.invalid",), replica)
+
+    def test_connect_refused(self):
+        port = self.pair.port_base + 6  # in our block, nothing listens there
+        replica = "tcp:127.0.0.1:%d" % port
+        self.set_replica("rf", replica)
+        self.fail_and_check("rf", "connect_refused", ("Connection refused",), replica)
+
+    def test_lock_timeout(self):
+        p = self.pair
+        a = p.a
+        home = os.path.join(a.mail_dir, "lk")
+        lock = os.path.join(home, ".dovecot-sync.lock")
+        p.wait_quiet()
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            st = os.stat(home)
+            os.fchown(fd, st.st_uid, st.st_gid)
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            self.fail_and_check("lk", "lock_timeout", ("Couldn't lock", "Timed out"),
+                                "tcp:127.0.0.1:%d" % p.b.doveadm_port)
+        finally:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prefix", default=test_faults.OPTS.prefix)
+    ap.add_argument("--port-base", type=int, default=test_faults.OPTS.port_base)
+    ap.add_argument("--keep", action="store_true")
+    opts, rest = ap.parse_known_args()
+    vars(test_faults.OPTS).update(vars(opts))
+    unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest)

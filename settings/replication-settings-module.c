@@ -70,10 +70,16 @@ struct service_settings replication_settings_service_settings = {
 	.process_limit_1 = TRUE
 };
 
-/* The 2.3 listener names and modes. replication-notify(-fifo) are written
-   by mail processes, which run as mail_uid: the listeners are owned by that
-   user (empty mail_uid = root; then set `user` in
-   service replicator { unix_listener/fifo_listener ... }). */
+/* The 2.3 listener names. replication-notify(-fifo) are written by mail
+   processes, which run as the users' uids (mail_uid or userdb uid). A
+   service default cannot name mail_uid: the master expands only
+   $SET:default_internal_user/_login_user/_internal_group in listener
+   defaults (master-settings.c expand_user/expand_group), a literal
+   "$SET:mail_uid" makes the master refuse to start. So they follow
+   Dovecot's own socket for every mail process, stats-writer: mode 0660,
+   group default_internal_group. Every 2.4 mail process is in that group
+   (2.4.0-2.4.2: service_extra_groups of imap/pop3/lmtp/submission/doveadm;
+   2.4.3+: mail_access_groups), nobody else is. */
 const struct setting_keyvalue replication_settings_service_settings_defaults[] = {
 	{ "unix_listener", "replicator replicator-doveadm replication-notify" },
 	{ "fifo_listener", "replication-notify-fifo" },
@@ -86,12 +92,12 @@ const struct setting_keyvalue replication_settings_service_settings_defaults[] =
 	{ "unix_listener/replicator-doveadm/mode", "0600" },
 
 	{ "unix_listener/replication-notify/path", "replication-notify" },
-	{ "unix_listener/replication-notify/mode", "0600" },
-	{ "unix_listener/replication-notify/user", "$SET:mail_uid" },
+	{ "unix_listener/replication-notify/mode", "0660" },
+	{ "unix_listener/replication-notify/group", "$SET:default_internal_group" },
 
 	{ "fifo_listener/replication-notify-fifo/path", "replication-notify-fifo" },
-	{ "fifo_listener/replication-notify-fifo/mode", "0600" },
-	{ "fifo_listener/replication-notify-fifo/user", "$SET:mail_uid" },
+	{ "fifo_listener/replication-notify-fifo/mode", "0660" },
+	{ "fifo_listener/replication-notify-fifo/group", "$SET:default_internal_group" },
 
 	{ NULL, NULL }
 };

@@ -155,7 +155,7 @@ def fifo_write(path, data):
 def daemon_processes(node):
     """{'replicator': [pid...], 'aggregator': [pid...]} of OUR daemon under node's master."""
     out = {"replicator": [], "aggregator": []}
-    exe = os.path.realpath(node.pair.daemon_path)
+    exe = os.path.realpath(node.daemon_path)
     for i in node.processes():
         # scripts/sanitize.sh installs the daemon as a wrapper that execs <daemon>.asan
         if i["exe"] not in (exe, exe + ".asan"):
@@ -196,7 +196,7 @@ def set_user_fields(node, fields, extra_users=()):
     tmp = node.passwd + ".tmp"
     with open(tmp, "w") as fh:
         for u in users:
-            fh.write("%s:%s::::::%s\n" % (u, node.pair.password(u), fields.get(u, "")))
+            fh.write(node.passwd_line(u, fields.get(u, "")))
     st = os.stat(node.passwd)
     os.chmod(tmp, st.st_mode & 0o7777)
     os.chown(tmp, st.st_uid, st.st_gid)

@@ -44,6 +44,13 @@ class DsyncReplyParser {
 
   explicit DsyncReplyParser(std::size_t max_line_bytes = kDsyncReplyMaxLineBytes);
 
+  // For a reused connection: doveadm-server sends the "+" handshake once
+  // per connection, so the reply to a later command starts with the state
+  // line. Call before the first feed().
+  void skip_handshake() {
+    if (stage_ == Stage::kHandshake) stage_ = Stage::kStateLine;
+  }
+
   // Feeds received bytes; returns true once the result is final (then
   // further input is ignored). Bytes after the third line are ignored.
   bool feed(std::string_view bytes);

@@ -150,6 +150,35 @@ def floor_socket(pair, user):
             "on_b_at_return": count_mails(b, user) > base}
 
 
+def floor_dsync_socket(pair, user, conns):
+    """One dsync through the socket the mode's replicator uses: stock = A's
+    doveadm-server, a new connection per sync (what stock's replicator does); ours =
+    A's replicator-dsync (service replicator-dsync), one connection kept in `conns`
+    for all samples (what ours does). The peer side is whatever mail_replica points
+    at (ours: B's replicator-dsync inet_listener)."""
+    a, b = pair.a, pair.b
+    drop_mail(a, user, "floor-dsync-%s-%d" % (user, time.time_ns()))
+    base = count_mails(b, user)
+    dedicated = getattr(pair, "dsync_service", False)
+    path = os.path.join(a.base_dir, "replicator-dsync" if dedicated else "doveadm-server")
+    conn = conns.get(path) if dedicated else None
+    if conn is None:
+        conn = wire.DsyncConn(path)
+        if dedicated:
+            conns[path] = conn
+    t0 = time.monotonic()
+    try:
+        reply, reused = conn.sync(user)
+    finally:
+        if not dedicated:
+            conn.close()
+    t1 = time.monotonic()
+    if reply != "+":
+        raise BenchError("dsync socket sync of %s replied %r" % (user, reply))
+    return {"user": user, "wall_s": t1 - t0, "cli_cpu_s": 0.0, "reused": reused,
+            "on_b_at_return": count_mails(b, user) > base}
+
+
 # --------------------------------------------------------------------------- latency
 
 def append_latency(pair, user, timeout=60.0):

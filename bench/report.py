@@ -140,6 +140,10 @@ ROWS = [
     ("floor: bare `doveadm sync` CLI, wall", "floor_cli", _field("wall_s"), "ms", LOWER),
     ("floor: doveadm-server socket request, wall", "floor_socket", _field("wall_s"), "ms", LOWER),
     ("floor: socket request, CPU per sync (A+B)", "floor_socket", _floor_cpu_per_sync, "ms", LOWER),
+    ("floor: the replicator's dsync socket (ours: replicator-dsync, reused), wall", "floor_dsync",
+     _field("wall_s"), "ms", LOWER),
+    ("floor: the replicator's dsync socket, CPU per sync (A+B)", "floor_dsync",
+     _floor_cpu_per_sync, "ms", LOWER),
     ("mail process start+exit CPU (loads the plugin)", "mailproc", _field("cpu_s"), "ms", LOWER),
 ]
 

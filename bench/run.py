@@ -42,7 +42,10 @@ import wire  # noqa: E402
 
 ALL_FIGURES = ("floor", "latency", "drain100", "drain1000", "sync", "burst", "rss2k", "rss1m",
                "queue1m")
-MODE_ARGS = {"stock": {"stock": True}, "ours": {}, "plugin-only": {"stock_daemon": True}}
+# ours: the package's service replicator-dsync on both nodes, each node's mail_replica
+# at the peer's replicator-dsync inet_listener (95-dovecot-replicator.conf's "Faster")
+MODE_ARGS = {"stock": {"stock": True}, "ours": {"dsync_inet": True},
+             "plugin-only": {"stock_daemon": True}}
 MAILBOXES = ("INBOX", "Sent", "Trash")
 SYNC_TIMEOUT_S = 2
 
@@ -153,7 +156,8 @@ def make_pair(root, mode, port_base, users, prefix, fresh, provision=True, **kw)
         old.stop()
         same = (not fresh and old.mode == want.mode and old.users == want.users
                 and old.port_base == port_base and old.prefix == want.prefix
-                and old.max_conns == want.max_conns and old.mailboxes == want.mailboxes)
+                and old.max_conns == want.max_conns and old.mailboxes == want.mailboxes
+                and old.dsync_service == want.dsync_service and old.dsync_inet == want.dsync_inet)
         if same:
             old.sync_timeout = 0
             for n in old.nodes:  # a run killed during the sync-on-save phase left it on
@@ -234,7 +238,8 @@ def user_pools(plan):
     start = 1000 if plan.users >= 2000 else 100
     pools, i = {}, start
     for name, n in (("latency", plan.latency), ("floor_cli", plan.floor),
-                    ("floor_socket", plan.floor), ("sync", plan.sync + 1)):
+                    ("floor_socket", plan.floor), ("floor_dsync", plan.floor),
+                    ("sync", plan.sync + 1)):
         pools[name] = ["user%04d" % k for k in range(i, i + n)]
         i += n
     if i > plan.users:
@@ -473,6 +478,8 @@ def main(argv=None):
     ap.add_argument("--only", help="comma list of figures to run (%s)" % ",".join(ALL_FIGURES))
     ap.add_argument("--skip", default="", help="comma list of figures to leave out")
     ap.add_argument("--fresh", action="store_true", help="re-provision the pairs")
+    ap.add_argument("--users", type=int, default=0,
+                    help="users per pair (default 200 quick / 2000 full; >= 1000 for drain1000)")
     ap.add_argument("--keep", action="store_true", help="leave the pairs running at the end")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -484,7 +491,11 @@ def main(argv=None):
     want = set(args.only.split(",")) if args.only else set(ALL_FIGURES)
     want -= set(args.skip.split(","))
     plan = Plan(args.quick)
-    if plan.drain1000 == 0:
+    if args.users:
+        plan.users = args.users
+        if plan.users >= 1000 and plan.drain1000 == 0:
+            plan.drain1000 = 3
+    if plan.drain1000 == 0 or plan.users < 1000:
         want.discard("drain1000")
     prefix = install_prefix(args) if any(m != "stock" for m in modes) else None
     args.prefix = prefix
@@ -529,6 +540,12 @@ def main(argv=None):
                     pairs, plan.floor, lambda m, p, i: figures.floor_cli(p, pools["floor_cli"][i]), quiet)
                 figs["floor_socket"] = interleaved(
                     pairs, plan.floor, lambda m, p, i: figures.floor_socket(p, pools["floor_socket"][i]), quiet)
+                dsync_conns = {}
+                figs["floor_dsync"] = interleaved(
+                    pairs, plan.floor, lambda m, p, i: figures.floor_dsync_socket(
+                        p, pools["floor_dsync"][i], dsync_conns), quiet)
+                for c in dsync_conns.values():
+                    c.close()
                 figs["mailproc"] = interleaved(
                     pairs, 3 * plan.floor, lambda m, p, i: figures.mail_process_cpu(
                         p, pools["floor_cli"][i % plan.floor]))

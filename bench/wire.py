@@ -75,5 +75,38 @@ def socket_sync(node, user, params=("-d", "-N", "-l", "30"), timeout=120):
     return lines[2]
 
 
+class DsyncConn:
+    """One connection to a doveadm-server socket carrying one sync after another, as
+    our replicator reuses its `replicator-dsync` connections: VERSION once, "+" once,
+    then per sync the command and its two reply lines."""
+
+    def __init__(self, path, timeout=120):
+        self.path, self.timeout, self.s = path, timeout, None
+
+    def sync(self, user, params=("-d", "-N", "-l", "30")):
+        """Returns (final reply line, whether this sync reused the connection)."""
+        req = ("\t%s\tsync\t%s\t-s\t\n" % (user, "\t".join(params))).encode()
+        reused = self.s is not None
+        if not reused:
+            self.s = _unix(self.path, self.timeout)
+            self.s.sendall(b"VERSION\tdoveadm-server\t1\t0\n" + req)
+            lines = _read_lines_until(self.s, lambda ls: len(ls) >= 3)
+            if lines[0] != "+":
+                self.close()
+                raise RuntimeError("doveadm-server handshake: %r" % lines[0])
+            lines = lines[1:]
+        else:
+            self.s.sendall(req)
+            lines = _read_lines_until(self.s, lambda ls: len(ls) >= 2)
+        if lines[1] != "+":
+            self.close()
+        return lines[1], reused
+
+    def close(self):
+        if self.s is not None:
+            self.s.close()
+            self.s = None
+
+
 def fifo_path(node):
     return os.path.join(node.base_dir, "replication-notify-fifo")

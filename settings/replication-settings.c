@@ -41,6 +41,7 @@ static const struct setting_define replicator_setting_defines[] = {
 	DEF(TIME, replication_full_sync_interval),
 	DEF(STR, replication_dsync_parameters),
 	DEF(TIME, replication_dsync_timeout),
+	DEF(STR, replication_dsync_socket_path),
 	DEF(STR, replicator_host),
 	DEF(IN_PORT, replicator_port),
 	SETTING_DEFINE_LIST_END
@@ -53,6 +54,7 @@ static const struct replicator_settings replicator_default_settings = {
 	.replication_full_sync_interval = 60 * 60 * 24,
 	.replication_dsync_parameters = "-d -N -l 30 -U",
 	.replication_dsync_timeout = 600,
+	.replication_dsync_socket_path = "replicator-dsync",
 	.replicator_host = "replicator",
 	.replicator_port = 0,
 };

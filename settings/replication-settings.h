@@ -51,6 +51,11 @@ struct replicator_settings {
 	/* replication_dsync_timeout (time, seconds): a dsync without progress
 	   for this long is aborted. 0 = no limit. Ours. */
 	unsigned int replication_dsync_timeout;
+	/* replication_dsync_socket_path: the dedicated doveadm-server socket
+	   the daemon sends its dsync requests to (service replicator-dsync);
+	   relative = under base_dir. Falls back to doveadm_socket_path when it
+	   does not exist. Ours. */
+	const char *replication_dsync_socket_path;
 	/* replicator_host / replicator_port: where an aggregator forwards
 	   notifications (UNIX socket name under base_dir when port is 0). */
 	const char *replicator_host;

@@ -100,6 +100,19 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
         if (brain) brain->remove(name);  // answers its waiters; already gone from the queue
       });
 
+  // Metrics (docs/metrics.md): counters, and each notification input
+  // counted on its way to the brain.
+  ReplicatorMetrics metrics;
+  auto connections_options = [](const DaemonSettings& d) {
+    DsyncConnectionsOptions o;
+    o.dsync_socket = d.dsync_socket;
+    o.doveadm_socket = d.doveadm_socket;
+    o.max_idle = d.set.replication_max_conns;
+    return o;
+  };
+  DsyncConnections dsync_connections(io, millis_clock, connections_options(ds),
+                                     &metrics.dsync_connections);
+
   const DovecotVersion dovecot_version = version_of(master);
   const pid_t protected_pid = master ? ::getppid() : 0;
   auto brain_settings = [&](const DaemonSettings& d) {
@@ -112,14 +125,12 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
     bs.dsync.inactivity_timeout_secs = d.set.replication_dsync_timeout_secs;
     bs.dsync.overall_timeout_secs = d.set.replication_dsync_timeout_secs * kOverallTimeoutFactor;
     if (protected_pid != 0) bs.dsync.protected_pid = protected_pid;
+    bs.dsync.connections = &dsync_connections;
     return bs;
   };
   brain = std::make_unique<Brain>(io, clock, queue, waiters, breakers, userdb, listing, state,
                                   brain_settings(ds));
 
-  // Metrics (docs/metrics.md): counters, and each notification input
-  // counted on its way to the brain.
-  ReplicatorMetrics metrics;
   brain->set_metrics(&metrics.syncs, &millis_clock);
   CountingNotifySink fifo_sink(*brain, metrics.notifications, NotifyInput::kFifo);
   CountingNotifySink socket_sink(*brain, metrics.notifications, NotifyInput::kSocket);
@@ -157,6 +168,7 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
     for (auto& f : fifos) f->stop();
     listing.stop();
     brain->shutdown();
+    dsync_connections.close_all();
     userdb.close();
     state.stop();
     state.flush_now();
@@ -324,10 +336,10 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
   // they are due (the configuration may have changed since).
   queue.for_each_mutable([](ReplicatorUser& u) { u.never_sync = false; });
   log_debug("Settings from {}: max_conns={} full_sync_interval={}s dsync_timeout={}s "
-            "mail_replica={} doveadm_socket={} auth_socket={} db={}",
+            "mail_replica={} dsync_socket={} doveadm_socket={} auth_socket={} db={}",
             ds.config_origin, set.replication_max_conns, set.replication_full_sync_interval_secs,
             set.replication_dsync_timeout_secs, set.mail_replica.empty() ? "(none)" : "(set)",
-            ds.doveadm_socket, ds.auth_socket, ds.db_path);
+            ds.dsync_socket, ds.doveadm_socket, ds.auth_socket, ds.db_path);
   brain->start();
 
   // Outside Dovecot's master (systemd, standalone) SIGHUP re-reads the
@@ -339,6 +351,7 @@ int run_replicator(const CliOptions& options, std::optional<MasterEnv> master) {
       if (ec || stopping) return;
       systemd.reloading();
       if (auto next = reload_replicator_settings(options, runtime.master_env(), current)) {
+        dsync_connections.reconfigure(connections_options(*next));
         brain->reconfigure(brain_settings(*next));
         metrics_sources.global_mail_replica = next->set.mail_replica;
         metrics_sources.doveadm_port = next->set.doveadm_port;

@@ -59,6 +59,7 @@ Result<DaemonSettings> load_daemon_settings(const CliOptions& options,
   };
   ds.auth_socket = resolve(ds.set.auth_socket_path);
   ds.doveadm_socket = resolve(ds.set.doveadm_socket_path);
+  ds.dsync_socket = resolve(ds.set.replication_dsync_socket_path);
   ds.replicator_socket = resolve(ds.set.replicator_host);
   ds.db_path = replicator_db_path(ds.set);
   (void)master;

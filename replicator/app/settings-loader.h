@@ -26,6 +26,7 @@ struct DaemonSettings {
   // Absolute (or, when chrooted, cwd-relative) paths derived from `set`.
   std::string auth_socket;     // auth_socket_path
   std::string doveadm_socket;  // doveadm_socket_path
+  std::string dsync_socket;    // replication_dsync_socket_path
   std::string replicator_socket;  // replicator_host (UNIX) for the aggregator
   std::string db_path;         // state_dir/replicator.db
   std::string config_origin;   // where the settings came from, for the log

@@ -41,9 +41,11 @@ std::optional<DaemonSettings> reload_replicator_settings(const CliOptions& optio
   keep("state_dir", b.state_dir, a.state_dir);
   keep("auth_socket_path", next.auth_socket, current.auth_socket);
   keep("doveadm_socket_path", next.doveadm_socket, current.doveadm_socket);
+  keep("replication_dsync_socket_path", next.dsync_socket, current.dsync_socket);
   keep("replicator_host", next.replicator_socket, current.replicator_socket);
   b.auth_socket_path = a.auth_socket_path;
   b.doveadm_socket_path = a.doveadm_socket_path;
+  b.replication_dsync_socket_path = a.replication_dsync_socket_path;
   b.replicator_host = a.replicator_host;
   b.replicator_port = a.replicator_port;
   next.db_path = current.db_path;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "doveadm-protocol.h"
+#include "dsync-request.h"
 #include "logger.h"
 #include "peer-process.h"
 
@@ -48,14 +49,49 @@ std::string DsyncClient::status_text() const {
 
 void DsyncClient::start() {
   started_ = last_progress_ = std::chrono::steady_clock::now();
+  DsyncConnections* conns = options_.connections;
+  path_ = conns ? conns->socket_for_next_sync() : options_.socket_path;
+  if (conns) {
+    if (auto idle = conns->take(path_)) {
+      socket_ = std::move(*idle);
+      reused_ = true;
+      conns->count_reused();
+      ++conn_gen_;
+      on_connected();
+      arm_check();
+      return;
+    }
+  }
+  connect_fresh();
+  arm_check();
+}
+
+void DsyncClient::connect_fresh() {
   auto self = shared_from_this();
+  asio::error_code ignored;
+  socket_.close(ignored);
+  socket_ = asio::local::stream_protocol::socket(io_);
+  reused_ = false;
+  connected_ = false;
+  got_any_byte_ = false;
+  parser_ = DsyncReplyParser();
+  server_pid_.reset();
+  last_io_.reset();
+  locate_attempts_ = 0;
+  unsigned gen = ++conn_gen_;
   socket_.async_connect(
-      asio::local::stream_protocol::endpoint(options_.socket_path),
-      [this, self](const asio::error_code& ec) {
-        if (finished_) return;
+      asio::local::stream_protocol::endpoint(path_),
+      [this, self, gen](const asio::error_code& ec) {
+        if (finished_ || gen != conn_gen_) return;
         if (ec) {
-          std::string text = fmt::format("net_connect_unix({}) failed: {}", options_.socket_path,
-                                         ec.message());
+          std::string text = fmt::format("net_connect_unix({}) failed: {}", path_, ec.message());
+          if (options_.connections) {
+            if (auto fallback = options_.connections->connect_failed(path_, text)) {
+              path_ = *fallback;
+              connect_fresh();
+              return;
+            }
+          }
           // Complete later, as stock does, so that a dead local
           // doveadm-server does not make the brain retry in a tight loop.
           delay_timer_.expires_after(options_.connect_failure_delay);
@@ -65,19 +101,57 @@ void DsyncClient::start() {
           });
           return;
         }
-        connected_ = true;
-        asio::async_write(socket_, asio::buffer(request_),
-                          [this, self](const asio::error_code& e, std::size_t) {
-                            if (finished_) return;
-                            if (e) {
-                              fail(SyncErrorKind::kLocalDoveadm,
-                                   fmt::format("write({}) failed: {}", options_.socket_path,
-                                               e.message()));
-                            }
-                          });
-        read_more();
-        arm_check();
+        if (options_.connections) {
+          options_.connections->count_opened();
+          options_.connections->connected(path_);
+        }
+        on_connected();
       });
+}
+
+void DsyncClient::on_connected() {
+  connected_ = true;
+  got_any_byte_ = false;
+  std::string_view bytes = request_;
+  if (reused_) {
+    // doveadm-server reads the VERSION line once per connection and sends
+    // its "+" once.
+    std::string handshake = format_dsync_handshake();
+    if (bytes.substr(0, handshake.size()) == handshake) bytes.remove_prefix(handshake.size());
+    parser_.continue_multiplexed();
+  }
+  send(bytes);
+  read_more();
+}
+
+void DsyncClient::send(std::string_view bytes) {
+  auto self = shared_from_this();
+  unsigned gen = conn_gen_;
+  asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
+                    [this, self, gen](const asio::error_code& e, std::size_t) {
+                      if (finished_ || gen != conn_gen_) return;
+                      if (e) {
+                        DsyncResult r;
+                        r.error.kind = SyncErrorKind::kLocalDoveadm;
+                        r.error.text =
+                            fmt::format("write({}) failed: {}", path_, e.message());
+                        if (retry_fresh(r)) return;
+                        finish(r);
+                      }
+                    });
+}
+
+bool DsyncClient::retry_fresh(const DsyncResult& r) {
+  if (!reused_ || retried_ || finished_) return false;
+  bool tempfail = !r.ok && r.error.text.find("-TEMPFAIL") != std::string::npos;
+  if (got_any_byte_ && !tempfail) return false;
+  retried_ = true;
+  if (options_.connections) options_.connections->count_retry();
+  log_debug("dsync: a reused connection to {} failed before a usable reply ({}); "
+            "running the sync again on a new connection",
+            path_, r.error.text);
+  connect_fresh();
+  return true;
 }
 
 void DsyncClient::abort() {
@@ -90,19 +164,24 @@ void DsyncClient::abort() {
 
 void DsyncClient::read_more() {
   auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec,
-                                                           std::size_t n) {
-    if (finished_) return;
+  unsigned gen = conn_gen_;
+  socket_.async_read_some(asio::buffer(buf_), [this, self, gen](const asio::error_code& ec,
+                                                                std::size_t n) {
+    if (finished_ || gen != conn_gen_) return;
     if (n > 0) {
       got_bytes_since_check_ = true;
       last_progress_ = std::chrono::steady_clock::now();
       if (parser_.feed(std::string_view(buf_.data(), n))) {
+        got_any_byte_ = true;
+        if (retry_fresh(parser_.result())) return;
         finish(parser_.result());
         return;
       }
+      got_any_byte_ = true;
     }
     if (ec) {
       parser_.finish_eof();
+      if (retry_fresh(parser_.result())) return;
       finish(parser_.result());
       return;
     }
@@ -122,7 +201,7 @@ void DsyncClient::arm_check() {
 }
 
 void DsyncClient::locate_server() {
-  if (server_pid_ || locate_attempts_ >= 20 || !socket_.is_open()) return;
+  if (server_pid_ || locate_attempts_ >= 20 || !socket_.is_open() || !connected_) return;
   ++locate_attempts_;
   auto inode = unix_peer_inode(socket_.native_handle());
   if (!inode) return;
@@ -181,6 +260,13 @@ void DsyncClient::finish(const DsyncResult& result) {
   asio::error_code ignored;
   check_timer_.cancel();
   delay_timer_.cancel();
+  // Only a connection whose multiplexed "+" reply ended at a packet and
+  // line boundary is at a command boundary; anything else (error, -CODE,
+  // timeout, minor-0 framing, left-over bytes) is closed.
+  if (options_.connections && result.ok && parser_.ended_cleanly() && socket_.is_open()) {
+    options_.connections->give_back(path_, std::move(socket_));
+    socket_ = asio::local::stream_protocol::socket(io_);
+  }
   socket_.close(ignored);
   Done done = std::move(done_);
   done_ = nullptr;

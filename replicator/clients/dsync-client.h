@@ -1,9 +1,21 @@
 // replicator/clients/dsync-client.h: one dsync run = one connection to the local
 // doveadm-server socket (doveadm_socket_path), spec §6.10:
 //   -> VERSION\tdoveadm-server\t1\t1\n \tTE(user)\tsync\t<params>[\t-f]\t-s\t<state>\t<dest>\n
-//   <- VERSION\tdoveadm-client\t1\tN\n +\n then multiplexed: <state>\t\n +|-CODE\n and log lines          (src/sync/dsync-request.h, src/sync/dsync-reply.h)
-// doveadm-server serves one connection per process, so every run connects
-// anew and the connection is closed after the reply.
+//   <- VERSION\tdoveadm-client\t1\tN\n +\n then multiplexed: <state>\t\n +|-CODE\n and log lines
+//      (src/sync/dsync-request.h, src/sync/dsync-reply.h)
+// Without `connections` every run connects to socket_path anew and closes
+// the connection after the reply. With `connections` (dsync-connections.h)
+// the run goes to the socket it picks (the dedicated replicator-dsync
+// socket, else doveadm_socket_path), takes an idle connection to it when
+// there is one (then the VERSION handshake line is left out of `request`,
+// no VERSION/"+" handshake is expected and the reply is read in the framing
+// the connection's handshake chose), and gives the connection back after a
+// "+" reply that ended exactly at a packet/line boundary. A run on a reused
+// connection that fails before a usable reply (EOF or write error before
+// any byte, or -TEMPFAIL) is run once more on a fresh connection: such a
+// failure says nothing about the user. A connect to the dedicated socket
+// that fails switches to doveadm_socket_path at once (dsync-connections.h
+// logs it).
 //
 // Timeouts (stock had none, spec §10.15): a run that makes no progress for
 // inactivity_timeout_secs (replication_dsync_timeout) is aborted, and any
@@ -28,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "dsync-connections.h"
 #include "dsync-reply.h"
 
 namespace drepl {
@@ -41,13 +54,17 @@ struct DsyncClientOptions {
   std::chrono::milliseconds connect_failure_delay{5000};
   // Never SIGKILL this pid (the master); 0 = none.
   pid_t protected_pid = 0;
+  // Socket choice and connection reuse; null = socket_path, one connection
+  // per run. Must outlive the client.
+  DsyncConnections* connections = nullptr;
 };
 
 class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
  public:
   using Done = std::function<void(const DsyncResult&)>;
 
-  // `request` is the complete bytes to send (format_dsync_request()).
+  // `request` is the complete bytes to send on a fresh connection
+  // (format_dsync_request(): handshake line + command line).
   DsyncClient(asio::io_context& io, DsyncClientOptions options, std::string request, Done done);
   ~DsyncClient();
 
@@ -68,6 +85,12 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   void finish(const DsyncResult& result);
   void fail(SyncErrorKind kind, std::string text);
   void locate_server();
+  void connect_fresh();
+  void on_connected();
+  void send(std::string_view bytes);
+  // A reused connection failed before a usable reply: true when a fresh
+  // attempt was started instead of finishing.
+  bool retry_fresh(const DsyncResult& result);
 
   asio::io_context& io_;
   DsyncClientOptions options_;
@@ -86,6 +109,11 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   std::optional<pid_t> server_pid_;
   std::optional<std::uint64_t> last_io_;
   unsigned locate_attempts_ = 0;
+  std::string path_;         // the socket this run uses
+  bool reused_ = false;      // the current connection was taken from the pool
+  bool retried_ = false;     // already retried once on a fresh connection
+  bool got_any_byte_ = false;  // on the current connection
+  unsigned conn_gen_ = 0;    // bumped per connection: late handlers of a closed one are ignored
 };
 
 }  // namespace drepl

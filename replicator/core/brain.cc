@@ -240,7 +240,9 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
   req.username = user.username;
   req.state = user.state;
   req.full = full;
-  req.destination = destination;
+  // A doveadm-server run with doveadm_port=0 (service replicator-dsync)
+  // has no default port: make it explicit.
+  req.destination = mail_replica_with_port(destination, settings_.doveadm_port);
   std::uint64_t run_id = slot.run_id;
   std::string name = user.username;
   log_debug("replication({}): starting {} sync to {}{}", name, slot.type, destination,

@@ -195,6 +195,20 @@ std::string format_metrics(const MetricsSnapshot& s) {
   w.histogram("sync_duration_seconds", "result", "success", c.syncs.duration_ok);
   w.histogram("sync_duration_seconds", "result", "failure", c.syncs.duration_failed);
 
+  w.family("dsync_connections_total", "counter",
+           "Dsync runs by connection to doveadm-server: new = connected for this run, "
+           "reused = sent on a kept idle connection.");
+  w.sample("dsync_connections_total", {{"connection", "new"}}, num(c.dsync_connections.opened));
+  w.sample("dsync_connections_total", {{"connection", "reused"}}, num(c.dsync_connections.reused));
+  w.family("dsync_connection_retries_total", "counter",
+           "Dsync runs whose reused connection failed before a usable reply (closed by "
+           "doveadm-server, -TEMPFAIL) and that ran again on a new connection.");
+  w.sample("dsync_connection_retries_total", num(c.dsync_connections.reuse_retries));
+  w.family("dsync_socket_fallback", "gauge",
+           "1 while replication_dsync_socket_path (service replicator-dsync) is missing and "
+           "dsyncs go to doveadm_socket_path, one connection each.");
+  w.sample("dsync_socket_fallback", c.dsync_connections.socket_fallback ? 1.0 : 0.0);
+
   if (s.sync_age.present) {
     w.family("users_synced_within_seconds", "gauge",
              "Users whose last successful sync ended at most le seconds ago (le=\"+Inf\": "

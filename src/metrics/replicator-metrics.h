@@ -116,10 +116,23 @@ struct NotifyCounters {
   void record_answer(bool success) { ++(success ? sync_answered_ok : sync_answered_fail); }
 };
 
+// Connections to doveadm-server for dsync runs
+// (replicator/clients/dsync-connections.h).
+struct DsyncConnectionCounters {
+  std::uint64_t opened = 0;         // fresh connections (one VERSION handshake each)
+  std::uint64_t reused = 0;         // dsync runs sent on a kept idle connection
+  std::uint64_t reuse_retries = 0;  // a reused connection failed before a usable reply
+                                    // (closed, -TEMPFAIL): run again on a fresh one
+  // 1 while replication_dsync_socket_path is missing or refuses and dsync
+  // requests go to doveadm_socket_path (no connection reuse there).
+  bool socket_fallback = false;
+};
+
 // Everything the replicator counts for the metrics endpoint.
 struct ReplicatorMetrics {
   SyncCounters syncs;
   NotifyCounters notifications;
+  DsyncConnectionCounters dsync_connections;
 };
 
 }  // namespace drepl

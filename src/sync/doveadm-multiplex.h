@@ -42,6 +42,12 @@ class DoveadmMultiplexReader {
   // log lines are appended to *log. Data of other channels is ignored.
   void feed(std::string_view bytes, std::string* main, std::vector<DoveadmLogLine>* log);
 
+  // True when every packet fed so far was complete (no header or payload
+  // bytes outstanding) and no log line is half received.
+  bool at_packet_boundary() const noexcept {
+    return header_len_ == 0 && remaining_ == 0 && log_partial_.empty();
+  }
+
  private:
   void log_bytes(std::string_view data, std::vector<DoveadmLogLine>* log);
 

@@ -57,6 +57,25 @@ class DsyncReplyParser {
 
   explicit DsyncReplyParser(std::size_t max_line_bytes = kDsyncReplyMaxLineBytes);
 
+  // For a reused connection whose first reply was multiplexed(): the
+  // server sends VERSION and "+" once per connection and keeps the
+  // multiplex framing, so the reply to a later command starts with the
+  // state line on channel 0. Call before the first feed().
+  void continue_multiplexed() {
+    if (stage_ != Stage::kHandshake) return;
+    stage_ = Stage::kStateLine;
+    in_stream_ = true;
+    multiplexed_ = true;
+  }
+
+  // True when the reply was "+" and ended exactly at a packet and line
+  // boundary (nothing else buffered), so the connection can carry another
+  // command; a connection with bytes left over must be closed.
+  bool ended_cleanly() const noexcept {
+    return stage_ == Stage::kDone && result_.ok && multiplexed_ &&
+           demux_.at_packet_boundary() && reader_.pending_bytes() == 0;
+  }
+
   // Feeds received bytes; returns true once the result is final (then
   // further input is ignored). Bytes after the third line are ignored.
   bool feed(std::string_view bytes);

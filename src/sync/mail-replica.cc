@@ -125,4 +125,17 @@ std::string mail_replica_display(const MailReplica& r) {
   return "local";
 }
 
+std::string mail_replica_with_port(std::string_view value, std::uint16_t doveadm_port) {
+  if (doveadm_port == 0) return std::string(value);
+  auto explicit_port = parse_mail_replica(value, 0);
+  if (explicit_port) return std::string(value);  // has its port (or is not tcp)
+  auto with_default = parse_mail_replica(value, doveadm_port);
+  if (!with_default || !with_default->is_tcp()) return std::string(value);
+  std::string_view prefix = with_default->kind == ReplicaKind::kTcps ? "tcps:" : "tcp:";
+  std::string_view target = value.substr(prefix.size());
+  bool bare_ipv6 = target.find(':') != std::string_view::npos && !starts_with(target, "[");
+  return fmt::format("{}{}{}{}:{}", prefix, bare_ipv6 ? "[" : "", target, bare_ipv6 ? "]" : "",
+                     doveadm_port);
+}
+
 }  // namespace drepl

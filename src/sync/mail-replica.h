@@ -38,6 +38,15 @@ struct MailReplica {
 //   "Invalid host in mail_replica: <value>"    "[" without "]"
 Result<MailReplica> parse_mail_replica(std::string_view value, std::uint16_t doveadm_port);
 
+// `value` with the port made explicit: a tcp:/tcps: mail_replica without
+// ":port" gets ":<doveadm_port>" ("[addr]:port" for a bare IPv6 address).
+// Everything else (other kinds, an explicit port, doveadm_port 0, values
+// that do not parse) is returned unchanged. The replicator sends this as
+// dsync's destination, so that a doveadm-server run with doveadm_port=0
+// (service replicator-dsync) reaches the same port the admin's would.
+//   ("tcp:b", 12345) -> "tcp:b:12345"   ("tcps:b:4", 12345) -> "tcps:b:4"
+std::string mail_replica_with_port(std::string_view value, std::uint16_t doveadm_port);
+
 // Short safe text for logs and status ("tcp:host:port", "remote:host", "local").
 std::string mail_replica_display(const MailReplica& replica);
 

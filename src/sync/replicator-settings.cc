@@ -74,6 +74,7 @@ Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
   if (key == "replication_dsync_parameters") str = &s.replication_dsync_parameters;
   else if (key == "auth_socket_path") str = &s.auth_socket_path;
   else if (key == "doveadm_socket_path") str = &s.doveadm_socket_path;
+  else if (key == "replication_dsync_socket_path") str = &s.replication_dsync_socket_path;
   else if (key == "replicator_host") str = &s.replicator_host;
   else if (key == "mail_replica") str = &s.mail_replica;
   else if (key == "base_dir") str = &s.base_dir;

@@ -31,6 +31,13 @@ struct ReplicatorSettings {
   // doveadm_socket_path (string): the local doveadm-server socket; relative
   // = under base_dir. Default "doveadm-server".
   std::string doveadm_socket_path = "doveadm-server";
+  // replication_dsync_socket_path (string, ours): the socket of the
+  // dedicated `service replicator-dsync` (a doveadm-server kept for our
+  // dsyncs: processes and connections reused); relative = under base_dir.
+  // Default "replicator-dsync". When it does not exist (or refuses), dsync
+  // requests go to doveadm_socket_path instead (logged once, metric
+  // dovecot_replicator_dsync_socket_fallback).
+  std::string replication_dsync_socket_path = "replicator-dsync";
 
   // ---- aggregator (spec §3.3); we listen instead of the aggregator ----
   // replicator_host (string): UNIX socket (when replicator_port is 0,

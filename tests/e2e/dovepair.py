@@ -15,8 +15,15 @@ Ours means:
   * service aggregator { executable = PREFIX/libexec/dovecot-replicator/replicator --aggregator
                          chroot = }
 
-Ports (all on 127.0.0.1): port_base+0 IMAP A, +1 IMAP B, +2 doveadm A, +3 doveadm B.
-Each node's mail_replica points at the peer's doveadm port.
+  * the package's `service replicator-dsync` (PREFIX/share/dovecot-replicator/
+    dovecot-replicator-dsync.conf, included as shipped): the replicator's own
+    doveadm-server, processes and connections reused (dsync_service, default on in
+    ours mode).
+
+Ports (all on 127.0.0.1): port_base+0 IMAP A, +1 IMAP B, +2 doveadm A, +3 doveadm B;
+with dsync_inet (ours mode): +8 A's and +9 B's replicator-dsync inet_listener.
+Each node's mail_replica points at the peer's doveadm port, or with dsync_inet at
+the peer's replicator-dsync port.
 
 Start-up order matters for a clean log: a replicator full-syncs every userdb user as
 soon as it starts, and a sync towards a peer that is not up yet fails (and then waits
@@ -57,6 +64,8 @@ STOCK_AGGREGATOR = os.path.join(STOCK_LIBEXEC, "aggregator")
 STOCK_PLUGIN = os.path.join(SYSTEM_MODULE_DIR, "lib20_replication_plugin.so")
 OUR_DAEMON_REL = os.path.join("libexec", "dovecot-replicator", "replicator")
 OUR_PLUGIN_REL = os.path.join("lib", "dovecot", "modules", "lib20_replication_plugin.so")
+OUR_DSYNC_CONF_REL = os.path.join("share", "dovecot-replicator", "dovecot-replicator-dsync.conf")
+DSYNC_PORT_OFFSETS = (8, 9)  # A's and B's replicator-dsync inet_listener (dsync_inet)
 VMAIL_UID = 5000
 # (dir, file) of our 2.4-only modules in the stage's lib/dovecot/modules
 MODULES24 = (("settings", "libreplication_settings.so"),
@@ -226,7 +235,8 @@ def path_open_to_others(path, need=0o004):
 class Node:
     """One Dovecot instance (name 'a' or 'b') of a Pair."""
 
-    def __init__(self, pair, name, imap_port, doveadm_port, peer_doveadm_port, version="2.3"):
+    def __init__(self, pair, name, imap_port, doveadm_port, peer_doveadm_port, version="2.3",
+                 dsync_port=0, peer_dsync_port=0):
         self.pair = pair
         self.name = name
         # "2.3": the host's Dovecot; "2.4": Dovecot 2.4.1 in pair.trixie_root, every
@@ -237,6 +247,9 @@ class Node:
         self.imap_port = imap_port
         self.doveadm_port = doveadm_port
         self.peer_doveadm_port = peer_doveadm_port
+        # replicator-dsync inet_listener ports (pair.dsync_inet), else 0
+        self.dsync_port = dsync_port
+        self.peer_dsync_port = peer_dsync_port
         self.hostname = "node-%s.%s" % (name, pair.tag)
         self.conf = os.path.join(self.root, "dovecot.conf")
         self.provision_conf = os.path.join(self.root, "dovecot-provision.conf")
@@ -353,6 +366,17 @@ class Node:
         ]
         if not p.stock:
             L.append("mail_plugin_dir = %s" % p.module_dir)
+        if p.dsync_service and not provision:
+            # the package's snippet as shipped
+            L += ["", "# ---- service replicator-dsync (the package's snippet) ----",
+                  "!include %s" % os.path.join(p.prefix, OUR_DSYNC_CONF_REL)]
+            if p.dsync_inet:
+                L += ["service replicator-dsync {",
+                      "  inet_listener replicator-dsync {",
+                      "    address = 127.0.0.1",
+                      "    port = %d" % self.dsync_port,
+                      "  }",
+                      "}"]
         if provision:
             L.append("# provisioning: replication off")
             return "\n".join(L) + "\n"
@@ -389,7 +413,8 @@ class Node:
             "replication_max_conns = %d" % p.max_conns,
             "replication_full_sync_interval = %s" % p.full_sync_interval,
             "plugin {",
-            "  mail_replica = tcp:127.0.0.1:%d" % self.peer_doveadm_port,
+            "  mail_replica = tcp:127.0.0.1:%d" % (self.peer_dsync_port if p.dsync_inet
+                                                   else self.peer_doveadm_port),
         ]
         if p.sync_timeout:
             L.append("  replication_sync_timeout = %d" % p.sync_timeout)
@@ -560,7 +585,8 @@ class Node:
             raise RuntimeError("dovecot -c %s exited %d; see %s and %s" % (
                 conf, r.returncode, os.path.join(self.root, "log", "master-stdout.log"), self.log_path))
         wait_until(lambda: self.master_pid(conf) and
-                   {self.imap_port, self.doveadm_port} <= listening_tcp_ports(),
+                   {self.imap_port, self.doveadm_port} | ({self.dsync_port} if self.dsync_port and not provision else set())
+                   <= listening_tcp_ports(),
                    timeout, what="node %s master and ports %d,%d" % (self.name, self.imap_port, self.doveadm_port))
 
     def stop(self, timeout=20, linger=10):
@@ -850,7 +876,7 @@ class Pair:
                  max_conns=10, full_sync_interval="1 days", sync_timeout=0, extra_conf="",
                  min_avail=False, tag=None, doveadm_password=None, stock_daemon=False,
                  mailboxes=("INBOX",), dovecot="2.3", prefix24=None, trixie_root=None,
-                 user_fields=None, extra_conf24=None):
+                 user_fields=None, extra_conf24=None, dsync_service=None, dsync_inet=False):
         if dovecot not in DOVECOT_MODES:
             raise ValueError("dovecot must be one of %s" % ", ".join(DOVECOT_MODES))
         if not stock and not prefix and dovecot != "2.4":
@@ -884,6 +910,11 @@ class Pair:
         # mailboxes provision() creates for every user (same GUIDs on both nodes)
         self.mailboxes = list(mailboxes)
         self.tag = tag or "p%d" % self.port_base
+        # the package's service replicator-dsync (ours mode only; default on there) and
+        # the peers reaching each other through its inet_listener
+        ours = not self.stock and not self.stock_daemon
+        self.dsync_service = ours if dsync_service is None else bool(dsync_service) and ours
+        self.dsync_inet = bool(dsync_inet) and self.dsync_service
         self.doveadm_password = doveadm_password or secrets.token_hex(12)
         self.module_dir = os.path.join(self.root, "modules")
         # 2.4 nodes: mail/ (mail_plugin_dir), settings/ and doveadm/ (bind-mounted)
@@ -896,8 +927,10 @@ class Pair:
         pb = self.port_base
         va = "2.4" if dovecot == "2.4" else "2.3"
         vb = "2.3" if dovecot == "2.3" else "2.4"
-        self.a = Node(self, "a", pb + 0, pb + 2, pb + 3, va)
-        self.b = Node(self, "b", pb + 1, pb + 3, pb + 2, vb)
+        da, db = ((pb + DSYNC_PORT_OFFSETS[0], pb + DSYNC_PORT_OFFSETS[1]) if self.dsync_inet
+                  else (0, 0))
+        self.a = Node(self, "a", pb + 0, pb + 2, pb + 3, va, da, db)
+        self.b = Node(self, "b", pb + 1, pb + 3, pb + 2, vb, db, da)
         self.nodes = (self.a, self.b)
         self.vmail_uid, self.vmail_gid = VMAIL_UID, VMAIL_UID
 
@@ -907,7 +940,8 @@ class Pair:
         return {k: getattr(self, k) for k in (
             "root", "port_base", "prefix", "stock", "users", "max_conns", "full_sync_interval",
             "sync_timeout", "extra_conf", "min_avail", "tag", "doveadm_password", "stock_daemon",
-            "mailboxes", "dovecot", "prefix24", "trixie_root", "user_fields", "extra_conf24")}
+            "mailboxes", "dovecot", "prefix24", "trixie_root", "user_fields", "extra_conf24",
+            "dsync_service", "dsync_inet")}
 
     def save(self):
         path = os.path.join(self.root, PAIR_FILE)

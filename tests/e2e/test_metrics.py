@@ -9,6 +9,10 @@ passes the listener to our daemon by name). Checks over that socket:
   * with B stopped, a change on A fails with connect_refused, A's breaker for B opens,
     and the 7 queue gauges equal `doveadm replicator status` line by line; after B is
     back and a new change arrives, the breaker closes and the failed user is synced;
+  * service replicator-dsync (the package's snippet): syncs one after another reuse
+    the replicator's doveadm-server connections (dsync_connections_total{connection=
+    "reused"} grows, at most one new connection per user), none falls back, none is
+    retried, and every message arrives on B;
   * no Panic/Fatal in either log.
 
 Usage: test_metrics.py --prefix PREFIX [--root DIR] [--port-base N] [--keep]
@@ -219,6 +223,35 @@ class T2Counters(MetricsCase):
         self.assert_gauges_equal_status(p.a)
         STATE["expected_fatal"] = "Fatal: connect(127.0.0.1:%d) failed: Connection refused" % (
             p.b.doveadm_port)
+
+
+class T3ConnectionReuse(MetricsCase):
+    def test_sequential_syncs_reuse_connections(self):
+        p = pair()
+        self.assertTrue(p.dsync_service)
+        p.wait_quiet(timeout=DEADLINE)
+        new, reused = (P + 'dsync_connections_total{connection="new"}',
+                       P + 'dsync_connections_total{connection="reused"}')
+        retries, fallback = P + "dsync_connection_retries_total", P + "dsync_socket_fallback"
+        ok = P + 'syncs_succeeded_total{type="incremental"}'
+        before = scrape(p.a)
+        self.assertEqual(before[fallback], 0)
+        sent = []
+        for rnd in range(3):
+            for user in p.users:
+                msgid = "reuse-%d-%s-%s@e2e" % (rnd, user, uuid.uuid4().hex[:8])
+                p.a.append(user, msgid)
+                sent.append((user, msgid))
+                self.wait(lambda: msgid in (p.b.messages(user) or {}), "%s on B" % msgid)
+        after = self.wait(lambda: (lambda m: m if m[ok] >= before[ok] + len(sent) else None)(
+            scrape(p.a)), "A: %d incremental syncs counted" % len(sent))
+        for user, msgid in sent:
+            self.assertIn(msgid, p.b.messages(user), "every message is on B")
+        opened = after[new] - before[new]
+        self.assertLessEqual(opened, len(p.users), "at most one new connection per user")
+        self.assertGreaterEqual(after[reused] - before[reused], len(sent) - len(p.users))
+        self.assertEqual(after[retries], before[retries])
+        self.assertEqual(after[fallback], 0)
 
 
 class T9Logs(MetricsCase):

@@ -50,6 +50,11 @@ MetricsSnapshot sample_snapshot() {
   sc.record_skipped(SyncSkipReason::kBreakerOpen);
   for (int i = 0; i < 7; ++i) sc.record_skipped(SyncSkipReason::kNoReplica);
 
+  DsyncConnectionCounters& dc = s.counters.dsync_connections;
+  dc.opened = 3;
+  dc.reused = 40;
+  dc.reuse_retries = 1;
+  dc.socket_fallback = true;
   NotifyCounters& nc = s.counters.notifications;
   for (int i = 0; i < 9; ++i) nc.record(NotifyInput::kFifo, Priority::kHigh);
   for (int i = 0; i < 4; ++i) nc.record(NotifyInput::kReplicatorNotify, Priority::kLow);
@@ -182,6 +187,16 @@ dovecot_replicator_sync_duration_seconds_bucket{result="failure",le="3600"} 2
 dovecot_replicator_sync_duration_seconds_bucket{result="failure",le="+Inf"} 2
 dovecot_replicator_sync_duration_seconds_sum{result="failure"} 610
 dovecot_replicator_sync_duration_seconds_count{result="failure"} 2
+# HELP dovecot_replicator_dsync_connections_total Dsync runs by connection to doveadm-server: new = connected for this run, reused = sent on a kept idle connection.
+# TYPE dovecot_replicator_dsync_connections_total counter
+dovecot_replicator_dsync_connections_total{connection="new"} 3
+dovecot_replicator_dsync_connections_total{connection="reused"} 40
+# HELP dovecot_replicator_dsync_connection_retries_total Dsync runs whose reused connection failed before a usable reply (closed by doveadm-server, -TEMPFAIL) and that ran again on a new connection.
+# TYPE dovecot_replicator_dsync_connection_retries_total counter
+dovecot_replicator_dsync_connection_retries_total 1
+# HELP dovecot_replicator_dsync_socket_fallback 1 while replication_dsync_socket_path (service replicator-dsync) is missing and dsyncs go to doveadm_socket_path, one connection each.
+# TYPE dovecot_replicator_dsync_socket_fallback gauge
+dovecot_replicator_dsync_socket_fallback 1
 # HELP dovecot_replicator_users_synced_within_seconds Users whose last successful sync ended at most le seconds ago (le="+Inf": users synced at least once).
 # TYPE dovecot_replicator_users_synced_within_seconds gauge
 dovecot_replicator_users_synced_within_seconds{le="60"} 1

@@ -16,6 +16,26 @@ std::string err(std::string_view v, std::uint16_t port = 0) {
   return r ? "OK" : r.error().message;
 }
 
+TEST(MailReplica, WithPortMakesTheDefaultPortExplicit) {
+  EXPECT_EQ(mail_replica_with_port("tcp:b", 12345), "tcp:b:12345");
+  EXPECT_EQ(mail_replica_with_port("tcps:b.example", 12345), "tcps:b.example:12345");
+  EXPECT_EQ(mail_replica_with_port("tcp:[::1]", 7), "tcp:[::1]:7");
+  EXPECT_EQ(mail_replica_with_port("tcp:fe80::1", 7), "tcp:[fe80::1]:7");
+  // unchanged: explicit port, no default, other kinds, invalid
+  EXPECT_EQ(mail_replica_with_port("tcp:b:4", 12345), "tcp:b:4");
+  EXPECT_EQ(mail_replica_with_port("tcp:[::1]:4", 12345), "tcp:[::1]:4");
+  EXPECT_EQ(mail_replica_with_port("tcp:b", 0), "tcp:b");
+  EXPECT_EQ(mail_replica_with_port("remote:vmail@b", 12345), "remote:vmail@b");
+  EXPECT_EQ(mail_replica_with_port("remoteprefix:b", 12345), "remoteprefix:b");
+  EXPECT_EQ(mail_replica_with_port("tcp:b:x", 12345), "tcp:b:x");
+  EXPECT_EQ(mail_replica_with_port("tcp:", 12345), "tcp:");
+  // the result parses to the same replica
+  auto r = parse_mail_replica(mail_replica_with_port("tcp:fe80::1", 7), 0);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->host, "fe80::1");
+  EXPECT_EQ(r->port, 7);
+}
+
 TEST(MailReplica, Tcp) {
   auto a = ok("tcp:127.0.0.1:12346");
   EXPECT_EQ(a.kind, ReplicaKind::kTcp);

@@ -14,6 +14,7 @@ TEST(ReplicatorSettings, Defaults) {
   EXPECT_EQ(s.replication_dsync_parameters, "-d -N -l 30 -U");
   EXPECT_EQ(s.auth_socket_path, "auth-userdb");
   EXPECT_EQ(s.doveadm_socket_path, "doveadm-server");
+  EXPECT_EQ(s.replication_dsync_socket_path, "replicator-dsync");
   EXPECT_EQ(s.replicator_host, "replicator");
   EXPECT_EQ(s.replicator_port, 0);
   EXPECT_EQ(s.doveadm_port, 0);
@@ -32,6 +33,7 @@ TEST(ReplicatorSettings, FromPairs) {
       {"auth_socket_path", "/run/dovecot/auth-userdb"},
       {"doveadm_socket_path", "doveadm-server"},
       {"doveadm_port", "12346"},
+      {"plugin/replication_dsync_socket_path", "my-dsync"},
       {"plugin/mail_replica", "tcp:127.0.0.1:12346"},
       {"replication_dsync_timeout", "5 mins"},
       {"base_dir", "/tmp/x/run"},
@@ -52,6 +54,8 @@ TEST(ReplicatorSettings, FromPairs) {
   EXPECT_EQ(resolve_base_dir_path(r->base_dir, r->doveadm_socket_path),
             "/tmp/x/run/doveadm-server");
   EXPECT_EQ(resolve_base_dir_path(r->base_dir, r->auth_socket_path), "/run/dovecot/auth-userdb");
+  EXPECT_EQ(resolve_base_dir_path(r->base_dir, r->replication_dsync_socket_path),
+            "/tmp/x/run/my-dsync");
 }
 
 TEST(ReplicatorSettings, LaterPairWinsAndAlias) {

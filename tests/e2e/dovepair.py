@@ -1182,8 +1182,12 @@ class Pair:
             if since[0] is None:
                 since[0] = now
             return now - since[0] >= stable
-        return wait_until(quiet_long_enough, timeout, 0.1,
-                          what="both replicators quiet for %.1f s" % stable)[1]
+        try:
+            return wait_until(quiet_long_enough, timeout, 0.1,
+                              what="both replicators quiet for %.1f s" % stable)[1]
+        except Timeout as e:
+            raise Timeout("%s; status: %s" % (e, {n.name: n.replicator_overview()
+                                                  for n in self.nodes})) from None
 
     def wait_idle(self, timeout=60, kick_failed=False):
         """Waits until both replicators are idle (node_idle); returns seconds waited."""

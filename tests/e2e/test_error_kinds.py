@@ -76,6 +76,35 @@ class ErrorKinds(test_faults.PairTest):
         type(self)._fields = fields
         faultkit.set_user_fields(a, fields)
         faultkit.wait_userdb(a, user, "mail_replica\t%s" % replica)
+        # Back to the working replica and synced afterwards, so that a failing
+        # user (retried, its replica probed) does not keep the pair busy for
+        # the tests after this one.
+        self.addCleanup(self.restore_replica, user)
+
+    def restore_replica(self, user):
+        """Drops the user's userdb mail_replica (back to the pair's own)."""
+        a = self.pair.a
+        fields = dict(getattr(self, "_fields", {}))
+        fields.pop(user, None)
+        type(self)._fields = fields
+        faultkit.set_user_fields(a, fields)
+        dovepair.wait_until(
+            lambda: "mail_replica\t" not in a.doveadm("user", user, check=False).stdout,
+            10, 0.2, what="node a userdb to drop mail_replica for %s" % user)
+        self.settle(user)
+
+    def settle(self, user):
+        """Syncs `user` now (again while it still fails, e.g. until a reload
+        reached the replica) until it is no longer failed."""
+        a = self.pair.a
+
+        def ok():
+            row = status_detail(a, user).get(user)
+            if row and row["failed"] == 0:
+                return True
+            a.doveadm("replicator", "replicate", user)
+            return False
+        dovepair.wait_until(ok, 30, 1.0, what="%s synced again" % user)
 
     def test_auth_failed(self):
         p = self.pair
@@ -96,6 +125,7 @@ class ErrorKinds(test_faults.PairTest):
             with open(conf, "w") as fh:
                 fh.write(text)
             subprocess.run(["doveadm", "-c", conf, "reload"], check=True)
+            self.settle("wp")
 
     def test_host_not_found(self):
         replica = "tcp:nonexistent.invalid:%d" % self.pair.b.doveadm_port

@@ -423,7 +423,7 @@ class T4HungDsync(PairTest):
         a.doveadm("replicator", "remove", self.HANG_USER)
         self.assertEqual(faultkit.replicator_pid(a), pid)
         # the master reports the doveadm-server we killed on purpose
-        self.assert_no_crash(allow=(r"master: service\(doveadm\): child \d+ killed with signal 9",))
+        self.assert_no_crash(allow=(r"master: service\((doveadm|replicator-dsync)\): child \d+ killed with signal 9",))
 
 
 # --------------------------------------------------------------------------- 5

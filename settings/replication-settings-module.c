@@ -7,9 +7,11 @@
      replication_settings_version          ABI check (must equal the running
                                            Dovecot's DOVECOT_ABI_VERSION)
      replication_settings_set_infos        our settings become known keys
-     replication_settings_service_settings (+ _defaults) the replicator
-                                           service, so dovecot.conf needs no
-                                           service {} block
+     replication_settings_services_array   our services, so dovecot.conf
+                                           needs no service {} block: the
+                                           replicator, and replicator-dsync
+                                           (the doveadm-server our syncs run
+                                           in, issue 11)
      replication_settings_config_import    default config text (see below)
 
    The replicator service on 2.4 owns all four 2.3 listener names itself;
@@ -31,8 +33,7 @@
    them (it looks them up with dlsym). */
 extern const char *replication_settings_version;
 extern const struct setting_parser_info *const replication_settings_set_infos[];
-extern struct service_settings replication_settings_service_settings;
-extern const struct setting_keyvalue replication_settings_service_settings_defaults[];
+extern const struct config_service replication_settings_services_array[];
 extern const char *replication_settings_config_import;
 
 const char *replication_settings_version = DOVECOT_ABI_VERSION;
@@ -46,7 +47,7 @@ const struct setting_parser_info *const replication_settings_set_infos[] = {
 /* Like 2.3's built-in replicator: one root process (it connects to
    auth-userdb and the doveadm-server socket), started with the master and
    never idle-killed (it schedules full syncs on its own). */
-struct service_settings replication_settings_service_settings = {
+static struct service_settings replicator_service_settings = {
 	.name = "replicator",
 	.protocol = "",
 	.type = "",
@@ -80,7 +81,7 @@ struct service_settings replication_settings_service_settings = {
    group default_internal_group. Every 2.4 mail process is in that group
    (2.4.0-2.4.2: service_extra_groups of imap/pop3/lmtp/submission/doveadm;
    2.4.3+: mail_access_groups), nobody else is. */
-const struct setting_keyvalue replication_settings_service_settings_defaults[] = {
+static const struct setting_keyvalue replicator_service_settings_defaults[] = {
 	{ "unix_listener", "replicator replicator-doveadm replication-notify" },
 	{ "fifo_listener", "replication-notify-fifo" },
 
@@ -99,6 +100,59 @@ const struct setting_keyvalue replication_settings_service_settings_defaults[] =
 	{ "fifo_listener/replication-notify-fifo/mode", "0660" },
 	{ "fifo_listener/replication-notify-fifo/group", "$SET:default_internal_group" },
 
+	{ NULL, NULL }
+};
+
+/* The replicator's own doveadm-server (replication_dsync_socket_path =
+   replicator-dsync), as conf.d/dovecot-replicator-dsync.conf ships it for
+   2.3: processes stay for many syncs (restart_request_count 0 = no limit)
+   and the replicator sends one user's sync after another on the same
+   connection. -o doveadm_port=0: these processes never proxy, so they skip
+   the per-user "is this user proxied" passdb lookup. process_limit covers
+   replication_max_conns of this server and the peer's dsyncs when the
+   admin adds an inet_listener. The admin's `service doveadm` is untouched;
+   without this service the replicator falls back to doveadm_socket_path. */
+static struct service_settings replicator_dsync_service_settings = {
+	.name = "replicator-dsync",
+	.protocol = "",
+	.type = "",
+	.executable = "doveadm-server -o doveadm_port=0",
+	.user = "",
+	.group = "",
+	.privileged_group = "",
+	.extra_groups = ARRAY_INIT,
+	.chroot = "",
+
+	.drop_priv_before_exec = FALSE,
+
+	.process_limit = 24,
+	.client_limit = 1,
+	.restart_request_count = 0,
+	.idle_kill_interval = 60,
+
+	.unix_listeners = ARRAY_INIT,
+	.fifo_listeners = ARRAY_INIT,
+	.inet_listeners = ARRAY_INIT,
+};
+
+static const struct setting_keyvalue replicator_dsync_service_settings_defaults[] = {
+	{ "unix_listener", "replicator-dsync" },
+
+	{ "unix_listener/replicator-dsync/path", "replicator-dsync" },
+	{ "unix_listener/replicator-dsync/type", "tcp" },
+	{ "unix_listener/replicator-dsync/mode", "0600" },
+
+	/* as Dovecot's own service doveadm (stats-writer and friends) */
+	{ "service_extra_groups", "$SET:default_internal_group" },
+
+	{ NULL, NULL }
+};
+
+/* config_parse_load_modules() takes this array instead of a single
+   <name>_service_settings when the module exports it. */
+const struct config_service replication_settings_services_array[] = {
+	{ &replicator_service_settings, replicator_service_settings_defaults },
+	{ &replicator_dsync_service_settings, replicator_dsync_service_settings_defaults },
 	{ NULL, NULL }
 };
 

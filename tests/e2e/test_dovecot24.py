@@ -360,6 +360,10 @@ class Dovecot24Pair(unittest.TestCase):
         p = pair()
         for n in p.nodes:
             self.assertEqual(bad_lines(n), [], "node %s log" % n.name)
+            # every sync went to service replicator-dsync (the settings module
+            # registers it on 2.4), none fell back to doveadm_socket_path
+            self.assertNotIn("sending dsync requests to", n.log_text(),
+                             "node %s fell back from replicator-dsync" % n.name)
             self.assertEqual(faultkit.replicator_pid(n), STATE["pids"][n.name],
                              "node %s: the replicator restarted" % n.name)
 

@@ -2,9 +2,12 @@
 # Demo: build dovecot-replicator, start two local Dovecot 2.3 instances A and B that
 # replicate to each other with OUR plugin and replicator, deliver a message on A over
 # IMAP and show it arriving on B.
-#   scripts/demo.sh [--keep] [--stock]
-#     --keep   leave the pair running (prints how to use and stop it)
-#     --stock  use Dovecot's own replication instead (for comparison)
+#   scripts/demo.sh [--keep] [--stock | --dovecot 2.4]
+#     --keep         leave the pair running (prints how to use and stop it)
+#     --stock        use Dovecot's own replication instead (for comparison)
+#     --dovecot 2.4  both nodes Dovecot 2.4.1 (Debian 13): builds a trixie root
+#                    (scripts/trixie-root.sh, ~3 min once) and this tree in it
+#                    (scripts/dovecot24-build.sh); the pair lives inside that root
 #   DEMO_ROOT (default /tmp/dovecot-replicator-demo), DEMO_PORT_BASE (default: first
 #   free block of 4 ports from 32100), BUILD_DIR (default build), JOBS (default 2)
 # Needs root: it runs private Dovecot masters (never the system instance) and adds a
@@ -14,15 +17,26 @@ cd "$(dirname "$0")/.."
 SRC=$PWD
 BUILD_DIR=${BUILD_DIR:-build}
 ROOT=${DEMO_ROOT:-/tmp/dovecot-replicator-demo}
-KEEP=0; MODE=(--prefix "$SRC/$BUILD_DIR/stage")
-for a in "$@"; do
-  case "$a" in
+KEEP=0; MODE=(--prefix "$SRC/$BUILD_DIR/stage"); V24=0
+while [ $# -gt 0 ]; do
+  case "$1" in
     --keep) KEEP=1 ;;
     --stock) MODE=(--stock) ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $a" >&2; exit 2 ;;
+    --dovecot) shift
+      case "${1:-}" in
+        2.4) V24=1 ;;
+        2.3) ;;
+        *) echo "--dovecot: 2.3 or 2.4" >&2; exit 2 ;;
+      esac ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
+  shift
 done
+if [ "$V24" = 1 ]; then
+  TRIXIE=$(scripts/trixie-root.sh --print)
+  ROOT=${DEMO_ROOT:-$TRIXIE/var/tmp/dovecot-replicator-demo24}
+fi
 [ "$(id -u)" = 0 ] || { echo "run as root (private Dovecot instances, vmail user)" >&2; exit 1; }
 PAIR=(python3 "$SRC/tests/e2e/dovepair.py")
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -30,7 +44,13 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "1. Debian packages (installed only if missing)"
 scripts/deps.sh && echo "all present"
 
-if [ "${MODE[0]}" = --stock ]; then
+if [ "$V24" = 1 ]; then
+  step "2. Debian 13 root with Dovecot 2.4 ($TRIXIE), this tree built and installed in it"
+  stage=$(scripts/dovecot24-build.sh --no-tests | tail -1)
+  MODE=(--dovecot 2.4 --prefix24 "$stage")
+  ls -l "$TRIXIE$stage/lib/dovecot/modules/lib20_replication_plugin.so" \
+        "$TRIXIE$stage/libexec/dovecot-replicator/replicator"
+elif [ "${MODE[0]}" = --stock ]; then
   step "2. (--stock: nothing to build; using Dovecot's own replicator, aggregator and plugin)"
 else
   step "2. Build ($BUILD_DIR/) and install into $BUILD_DIR/stage"

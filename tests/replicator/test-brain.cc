@@ -80,6 +80,13 @@ class BrainTest : public ::testing::Test {
     bs.dsync.overall_timeout_secs = 0;
     brain_ = std::make_unique<Brain>(io_, clock_, queue_, waiters_, breakers_, userdb_, listing_,
                                       state_, bs);
+    // A replica that is down: a loopback port the OS picked, bound (so no
+    // other process can take it while the test runs) but never listening,
+    // so a connect to it is refused.
+    refusing_.open(asio::ip::tcp::v4());
+    refusing_.bind(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    down_addr_ = "127.0.0.1:" + std::to_string(refusing_.local_endpoint().port());
+    down_replica_ = "tcp:" + down_addr_;
   }
   ~BrainTest() override {
     brain_->shutdown();
@@ -114,6 +121,9 @@ class BrainTest : public ::testing::Test {
   std::vector<std::string> commands_;
   std::map<std::string, std::shared_ptr<FakeConn>> running_;
   int user_lookups_ = 0;  // USER requests the fake auth server answered
+  asio::ip::tcp::socket refusing_{io_};
+  std::string down_addr_;     // "127.0.0.1:<port of refusing_>"
+  std::string down_replica_;  // "tcp:" + down_addr_
 };
 
 constexpr const char* kOk = "+\nSTATE2\t\n+\n";
@@ -189,10 +199,11 @@ TEST_F(BrainTest, FailureKeepsStateAndMarksFailed) {
 }
 
 TEST_F(BrainTest, FailedDsyncToUnreachableTcpReplicaIsConnectRefused) {
-  // 31091 (in this helper's port range) has no listener; 31090 has one.
-  asio::ip::tcp::acceptor open_port(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 31090));
-  userdb_fields_["down"] = "home=/h\tmail_replica=tcp:127.0.0.1:31091";
-  userdb_fields_["up"] = "home=/h\tmail_replica=tcp:127.0.0.1:31090";
+  // down_replica_ refuses connections; `up` listens (ports the OS picked).
+  asio::ip::tcp::acceptor open_port(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::string up_replica = "tcp:127.0.0.1:" + std::to_string(open_port.local_endpoint().port());
+  userdb_fields_["down"] = "home=/h\tmail_replica=" + down_replica_;
+  userdb_fields_["up"] = "home=/h\tmail_replica=" + up_replica;
   reply_for_["down"] = "+\n";  // then EOF, as when doveadm-server dies
   reply_for_["up"] = "+\n\n-UNKNOWN\n";
   brain_->start();
@@ -204,17 +215,16 @@ TEST_F(BrainTest, FailedDsyncToUnreachableTcpReplicaIsConnectRefused) {
     return queue_.lookup("down")->last_sync_failed && queue_.lookup("up")->last_sync_failed;
   }));
   EXPECT_EQ(queue_.lookup("down")->last_error.kind, SyncErrorKind::kConnectRefused);
-  EXPECT_NE(queue_.lookup("down")->last_error.text.find("connect(127.0.0.1:31091) failed"),
+  EXPECT_NE(queue_.lookup("down")->last_error.text.find("connect(" + down_addr_ + ") failed"),
             std::string::npos) << queue_.lookup("down")->last_error.text;
   EXPECT_EQ(queue_.lookup("up")->last_error.kind, SyncErrorKind::kRemoteError);
   // The breaker for the down replica is open now.
-  EXPECT_TRUE(breakers_.is_open("tcp:127.0.0.1:31091"));
-  EXPECT_FALSE(breakers_.is_open("tcp:127.0.0.1:31090"));
+  EXPECT_TRUE(breakers_.is_open(down_replica_));
+  EXPECT_FALSE(breakers_.is_open(up_replica));
 }
 
-// Nothing listens on 127.0.0.1:35991 (the faults helper's port range): a
-// replica that is down. doveadm-server's "-UNKNOWN" makes the brain probe it.
-constexpr const char* kDownReplica = "tcp:127.0.0.1:35991";
+// down_replica_ is a replica that is down. doveadm-server's "-UNKNOWN" makes
+// the brain probe it.
 constexpr const char* kDsyncFailed = "+\n\n-UNKNOWN\n";
 
 // Regression: every user waiting for a down replica used to fail one by one
@@ -226,7 +236,7 @@ constexpr const char* kDsyncFailed = "+\n\n-UNKNOWN\n";
 TEST_F(BrainTest, DownReplicaIsProbedUntilEveryUserWaitingForItIsSynced) {
   const std::vector<std::string> users = {"d1", "d2", "d3"};
   for (const std::string& u : users) {
-    userdb_fields_[u] = std::string("home=/h\tmail_replica=") + kDownReplica;
+    userdb_fields_[u] = std::string("home=/h\tmail_replica=") + down_replica_;
     reply_for_[u] = kDsyncFailed;
   }
   brain_->start();
@@ -243,11 +253,11 @@ TEST_F(BrainTest, DownReplicaIsProbedUntilEveryUserWaitingForItIsSynced) {
   // max_conns 2: d1 and d2 ran and failed (the first opened the breaker); d3
   // was refused without a dsync.
   ASSERT_EQ(commands_.size(), 2u);
-  EXPECT_TRUE(breakers_.is_open(kDownReplica));
+  EXPECT_TRUE(breakers_.is_open(down_replica_));
   for (const std::string& u : users) {
     const ReplicatorUser& x = *queue_.lookup(u);
     EXPECT_EQ(x.last_error.kind, SyncErrorKind::kConnectRefused) << u;
-    EXPECT_NE(SyncError(x.last_error).text.find("connect(127.0.0.1:35991) failed"), std::string::npos)
+    EXPECT_NE(SyncError(x.last_error).text.find("connect(" + down_addr_ + ") failed"), std::string::npos)
         << u << ": " << SyncError(x.last_error).text;
     EXPECT_EQ(x.priority, Priority::kNone) << u;
     EXPECT_EQ(x.consecutive_failures, 1u) << u;
@@ -275,7 +285,7 @@ TEST_F(BrainTest, DownReplicaIsProbedUntilEveryUserWaitingForItIsSynced) {
     return true;
   }));
   EXPECT_EQ(commands_.size(), 5u);
-  EXPECT_FALSE(breakers_.is_open(kDownReplica));
+  EXPECT_FALSE(breakers_.is_open(down_replica_));
   ov = queue_.overview();
   EXPECT_EQ(ov.waiting_failed + ov.queued_failed, 0u);
 }
@@ -286,13 +296,13 @@ TEST_F(BrainTest, DownReplicaIsProbedUntilEveryUserWaitingForItIsSynced) {
 // up to replication_dsync_timeout). A sync waiter gets "-" at once.
 TEST_F(BrainTest, UsersRefusedWhileATrialRunsWaitForIt) {
   for (const char* u : {"e1", "e2"}) {
-    userdb_fields_[u] = std::string("home=/h\tmail_replica=") + kDownReplica;
+    userdb_fields_[u] = std::string("home=/h\tmail_replica=") + down_replica_;
     reply_for_[u] = kDsyncFailed;
   }
   brain_->start();
   brain_->notify("e1", Priority::kHigh);
   ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("e1")->last_sync_failed; }));
-  ASSERT_TRUE(breakers_.is_open(kDownReplica));
+  ASSERT_TRUE(breakers_.is_open(down_replica_));
   // Probe time: e1 becomes the trial and hangs.
   reply_for_["e1"] = "";
   handled_.clear();
@@ -319,7 +329,7 @@ TEST_F(BrainTest, UsersRefusedWhileATrialRunsWaitForIt) {
 // (found by tests/e2e/test_sync_on_save.py: every APPEND blocked until the
 // probe while B was down). The change stays queued with high priority.
 TEST_F(BrainTest, SyncRequestForUserWaitingForADownReplicaIsAnsweredAtOnce) {
-  userdb_fields_["f1"] = std::string("home=/h\tmail_replica=") + kDownReplica;
+  userdb_fields_["f1"] = std::string("home=/h\tmail_replica=") + down_replica_;
   reply_for_["f1"] = kDsyncFailed;
   brain_->start();
   brain_->notify("f1", Priority::kHigh);

@@ -2,7 +2,8 @@
 // sockets (responses, errors, limits, timeouts), the brain's counters and
 // the collector behind a real /metrics fetch, and the replicator
 // executable itself in standalone mode with --listen-metrics.
-// Loopback TCP ports used: 36010-36029 (this helper's range).
+// Loopback TCP ports: picked by the OS (the mail_replica tcp:127.0.0.1:36019
+// is only a name: the fake doveadm-server answers, nothing connects to it).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -31,6 +32,14 @@ using test::FakeConn;
 using test::FakeServer;
 using test::run_until;
 using test::TempDir;
+
+// A loopback TCP port the OS just handed out and that is free again, for a
+// process that must be told its port before it binds it.
+std::uint16_t free_loopback_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
 
 std::vector<std::string> split_tab(const std::string& line) {
   std::vector<std::string> out;
@@ -188,7 +197,7 @@ TEST_F(MetricsConnectionTest, ConnectAndCloseGetsNothing) {
 TEST(MetricsTcpListener, ServesOverTcp) {
   asio::io_context io;
   ClientCounter clients([](std::size_t) {});
-  auto l = StreamListener::listen_tcp(io, "127.0.0.1", 36010, "127.0.0.1:36010",
+  auto l = StreamListener::listen_tcp(io, "127.0.0.1", 0, "127.0.0.1:0",
                                       [&](StreamListener::Socket s) {
                                         std::make_shared<MetricsConnection>(
                                             std::move(s), "replicator-metrics",
@@ -196,10 +205,11 @@ TEST(MetricsTcpListener, ServesOverTcp) {
                                             ->start();
                                       });
   ASSERT_TRUE(l.has_value()) << l.error().message;
-  EXPECT_EQ(l.value()->local_tcp_port(), 36010);
+  const std::uint16_t port = l.value()->local_tcp_port();  // the OS picked it
+  ASSERT_NE(port, 0);
   l.value()->start();
   asio::ip::tcp::socket s(io);
-  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 36010));
+  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   asio::write(s, asio::buffer(std::string("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
   std::string got;
   char buf[4096];
@@ -502,6 +512,8 @@ TEST(ReplicatorProcess, ListenMetricsServesUnixAndTcp) {
     c.send(kOk);
   };
 
+  const std::uint16_t metrics_port = free_loopback_port();
+  const std::string metrics_tcp = "127.0.0.1:" + std::to_string(metrics_port);
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -510,7 +522,7 @@ TEST(ReplicatorProcess, ListenMetricsServesUnixAndTcp) {
             "--base-dir", d.c_str(), "--state-dir", d.c_str(), "-o",
             "mail_replica=tcp:127.0.0.1:36019", "--no-default-listeners", "--listen-notify",
             (d + "/replicator").c_str(), "--listen-metrics", (d + "/metrics").c_str(),
-            "--listen-metrics", "127.0.0.1:36011", static_cast<char*>(nullptr));
+            "--listen-metrics", metrics_tcp.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   auto fetch_unix = [&]() -> std::string {
@@ -559,7 +571,7 @@ TEST(ReplicatorProcess, ListenMetricsServesUnixAndTcp) {
   // The TCP listener answers too.
   asio::ip::tcp::socket t(io);
   asio::error_code ec;
-  t.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 36011), ec);
+  t.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), metrics_port), ec);
   ASSERT_FALSE(ec) << ec.message();
   asio::write(t, asio::buffer(std::string("GET /nothing HTTP/1.1\r\n\r\n")));
   std::string got;

@@ -208,14 +208,20 @@ TEST(StateJournal, KillDuringWritesNeverLosesAcknowledgedChanges) {
       }
     }
     ::close(pipefd[1]);
-    int first = 0;
-    ASSERT_EQ(::read(pipefd[0], &first, sizeof(first)), static_cast<ssize_t>(sizeof(first)));
-    usleep(std::uniform_int_distribution<int>(0, 150000)(rng));
+    // At least `target` acknowledged steps (so every round has journal
+    // appends, and some a snapshot at k % 40), then the kill at a random
+    // moment of the steps that follow.
+    const int target = std::uniform_int_distribution<int>(2, 24)(rng);
+    int acked = 0, k = 0;
+    while (acked < target) {
+      ASSERT_EQ(::read(pipefd[0], &k, sizeof(k)), static_cast<ssize_t>(sizeof(k)));
+      acked = k;
+    }
+    usleep(std::uniform_int_distribution<int>(0, 20000)(rng));
     ::kill(pid, SIGKILL);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status)) << status;
-    int acked = first, k = 0;
     while (::read(pipefd[0], &k, sizeof(k)) == static_cast<ssize_t>(sizeof(k))) acked = k;
     ::close(pipefd[0]);
     total_acks += acked;
@@ -242,9 +248,9 @@ TEST(StateJournal, KillDuringWritesNeverLosesAcknowledgedChanges) {
       ASSERT_GE(got, want) << "user" << i << " after " << acked << " acknowledged steps";
     }
   }
+  // How many kills tore a journal write depends on timing: reported only.
   std::printf("journal kill test: %d acknowledged steps in all, %d torn tails\n", total_acks,
               rounds_with_torn);
-  EXPECT_GT(total_acks, 12);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // replicator/service/logger.cc: see logger.h.
 #include "logger.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +17,7 @@ struct LoggerState {
   std::string prefix = "replicator";
   bool debug = false;
   std::mutex mutex;  // the state writer thread may log too
+  unsigned long dropped = 0;  // lines lost since the last one written
 };
 
 LoggerState& state() {
@@ -35,15 +37,28 @@ std::string_view level_name(LogLevel level) {
   return "Error";
 }
 
-void write_all(int fd, std::string_view data) {
+// How long one line may wait for a full stderr (Dovecot's log pipe is
+// non-blocking, and a burst of lines can fill it) before it is dropped.
+constexpr int kStalledWriteMs = 2000;
+
+// Writes all of `data`, waiting (poll) while the pipe is full. False when
+// the write failed or stayed blocked for kStalledWriteMs.
+bool write_all(int fd, std::string_view data) {
+  int waited_ms = 0;
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // nowhere left to report it
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      if (waited_ms >= kStalledWriteMs) return false;
+      struct pollfd pfd = {fd, POLLOUT, 0};
+      ::poll(&pfd, 1, 100);
+      waited_ms += 100;
+      continue;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
+  return true;
 }
 
 }  // namespace
@@ -73,7 +88,17 @@ void log_message(LogLevel level, std::string_view text) {
     line = fmt::format("{} {}: {}: {}\n", stamp, s.prefix, level_name(level),
                        sanitize_log_text(text));
   }
-  write_all(STDERR_FILENO, line);
+  if (s.dropped > 0) {
+    // Only after the line is formatted: the notice goes first, as its own line.
+    std::string notice = fmt::format("{} log lines were dropped (stderr blocked for {} ms)",
+                                     s.dropped, kStalledWriteMs);
+    std::string nline = s.target == LogTarget::kMaster
+                            ? format_master_log_line(LogLevel::kWarning,
+                                                     static_cast<long>(::getpid()), notice)
+                            : fmt::format("{}: Warning: {}\n", s.prefix, notice);
+    if (write_all(STDERR_FILENO, nline)) s.dropped = 0;
+  }
+  if (!write_all(STDERR_FILENO, line)) ++s.dropped;
 }
 
 }  // namespace drepl

@@ -8,7 +8,10 @@
 //
 // Messages must never contain doveadm_password or a dsync state; callers
 // pass user-supplied text through sanitize_log_text() (done here too).
-// Not thread-safe beyond single write() calls; the daemon logs from its
+// Dovecot hands us a non-blocking log pipe: a full pipe is waited for (poll)
+// for up to 2 s per line; a line still blocked then is dropped and counted,
+// and the next line written is preceded by one Warning saying how many were
+// lost. Not thread-safe beyond single write() calls; the daemon logs from its
 // event-loop thread (and the state writer thread, one line at a time).
 #pragma once
 

@@ -9,7 +9,9 @@
 #   4. The admin's part: mail_uid = vmail and a passwd-file userdb (Dovecot's own
 #      conf.d files), mail_replica/doveadm settings in our snippet; a second Dovecot
 #      (instance B, plain) is the replica. Dovecot A starts; a message saved for
-#      alice on A appears on B; `doveadm replicator status` and `detail` answer.
+#      alice on A appears on B (polled in B's Maildir: doveadm on B would create
+#      B's INBOX); bob, whose INBOX was created on both sides first, converges;
+#      `doveadm replicator status` and `detail` answer.
 #   5. dpkg -r: Dovecot's files are back byte for byte, doveconf -n is clean with the
 #      left-over conffile and Dovecot starts; dpkg -P: the conffile goes too, no
 #      diversion is left, Dovecot's files are still byte for byte the same.

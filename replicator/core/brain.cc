@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "auth-master.h"
+#include "desync-recovery.h"
 #include "doveadm-protocol.h"
 #include "logger.h"
 #include "mail-replica.h"
@@ -144,6 +145,7 @@ void Brain::release(std::size_t idx) {
   slot.destination.clear();
   slot.type.clear();
   slot.probing = false;
+  slot.oneway = false;
   ++slot.run_id;
   schedule_fill();
 }
@@ -243,9 +245,17 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
   // A doveadm-server run with doveadm_port=0 (service replicator-dsync)
   // has no default port: make it explicit.
   req.destination = mail_replica_with_port(destination, settings_.doveadm_port);
+  if (user.oneway_next) {
+    // Desync recovery (desync-recovery.h): one-way and stateless, once.
+    slot.oneway = true;
+    req.oneway = true;
+    req.state.clear();
+    queue_.modify(user, [](ReplicatorUser& u) { u.oneway_next = false; });
+  }
   std::uint64_t run_id = slot.run_id;
   std::string name = user.username;
-  log_debug("replication({}): starting {} sync to {}{}", name, slot.type, destination,
+  log_debug("replication({}): starting {} sync to {}{}{}", name, slot.type, destination,
+            req.oneway ? " (one-way, after repeated desyncs)" : "",
             trial ? " (circuit breaker probe)" : "");
   slot.client = std::make_shared<DsyncClient>(
       io_, settings_.dsync, format_dsync_request(req, settings_.dsync_params),
@@ -340,6 +350,7 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
 void Brain::finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& r) {
   std::string destination = slots_[idx].destination;
   bool trial = slots_[idx].trial;
+  bool oneway = slots_[idx].oneway;
   std::uint64_t seq = slots_[idx].seq;
   if (metrics_) {
     Millis took = metrics_clock_ ? metrics_clock_->now_ms() - slots_[idx].started_ms : 0;
@@ -354,16 +365,52 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     log_debug("replication({}): user was removed during its dsync; result discarded", username);
     return;
   }
-  if (r.ok) {
+  if (r.ok && oneway) {
+    // The replica took our mailbox GUIDs; its own messages come back with a
+    // two-way sync, at once and stateless (the one-way state is not used).
+    queue_.finish_sync(*user, true, "", SyncError{});
+    queue_.modify(*user, [](ReplicatorUser& u) {
+      u.state = std::string_view{};
+      u.desync_streak = 0;
+    });
+    queue_.update(*user, Priority::kHigh);
+    waiters_.finish_sync(username, seq, true, answer_fn_);
+    log_info("replication({}): one-way sync to {} done after repeated desyncs; two-way sync "
+             "follows",
+             username, destination);
+  } else if (r.ok) {
     queue_.finish_sync(*user, true, r.state, SyncError{});
+    queue_.modify(*user, [](ReplicatorUser& u) { u.desync_streak = 0; });
     waiters_.finish_sync(username, seq, true, answer_fn_);
     log_debug("replication({}): synced", username);
+  } else if (dsync_result_wants_rerun(r)) {
+    queue_.finish_sync(*user, false, "", r.error);
+    std::uint32_t streak = 0;
+    queue_.modify(*user, [&](ReplicatorUser& u) {
+      if (u.desync_streak < 255) ++u.desync_streak;
+      streak = u.desync_streak;
+      DesyncStep step = desync_next_step(streak);
+      u.oneway_next = step.oneway;
+      if (step.retry_now) u.retry_now = true;
+    });
+    waiters_.finish_sync(username, seq, false, answer_fn_);
+    DesyncStep step = desync_next_step(streak);
+    log_warning("replication({}): dsync to {} failed ({}): {} (dsync desync {} in a row: {})",
+                username, destination, sync_error_kind_to_string(r.error.kind), r.error.text,
+                streak,
+                step.oneway     ? "next run is one-way (-1)"
+                : step.retry_now ? "running it again"
+                                 : "retrying later");
   } else if (r.error.kind == SyncErrorKind::kNoUser) {
     log_info("replication({}): {}: removed from the queue", username, r.error.text);
     queue_.remove(username);
     removed(username);
   } else {
     queue_.finish_sync(*user, false, "", r.error);
+    queue_.modify(*user, [](ReplicatorUser& u) {
+      u.desync_streak = 0;
+      u.oneway_next = false;
+    });
     if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
     waiters_.finish_sync(username, seq, false, answer_fn_);
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {

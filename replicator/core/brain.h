@@ -129,6 +129,7 @@ class Brain final : public NotifySink, public DoveadmBackend {
     std::uint64_t seq = 0;
     bool trial = false;
     bool probing = false;  // dsync failed; TCP-probing the replica
+    bool oneway = false;   // this dsync runs with -1 (desync recovery)
     SyncType sync_type = SyncType::kNormal;  // metrics
     Millis started_ms = 0;                   // metrics: dsync start
     std::shared_ptr<DsyncClient> client;

@@ -142,7 +142,9 @@ void DsyncReplyParser::handle_line(std::string_view line) {
         SyncErrorKind kind = code == "NOUSER"        ? SyncErrorKind::kNoUser
                              : code == "NOREPLICATE" ? SyncErrorKind::kNoReplicate
                                                      : SyncErrorKind::kRemoteError;
+        std::string code_copy(code);
         fail(kind, "doveadm-server replied -" + quote(code));
+        result_.remote_code = std::move(code_copy);
       } else {
         fail(SyncErrorKind::kProtocol, "Invalid input: " + quote(line));
       }

@@ -38,6 +38,9 @@ struct DsyncResult {
   bool ok = false;
   std::string state;  // the new dsync state; set only when ok (stock drops it otherwise)
   SyncError error;    // kind kNone when ok
+  // The <CODE> of a "-<CODE>" reply line (e.g. "TEMPFAIL", "UNKNOWN"); empty
+  // when ok or when the failure was not such a line.
+  std::string remote_code;
 };
 
 class DsyncReplyParser {

@@ -48,6 +48,7 @@ std::string format_dsync_command(const DsyncRequest& request,
     out += '\t';
     tab_escape_append(out, p);
   }
+  if (request.oneway) out += "\t-1";
   if (request.full) out += "\t-f";
   out += "\t-s\t";
   tab_escape_append(out, request.state);

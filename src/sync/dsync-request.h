@@ -45,14 +45,19 @@ struct DsyncRequest {
   // destination field at all (only valid together with -d, i.e. the stock
   // 2.3 command, which this then reproduces byte for byte).
   std::string destination;
+  // Add -1 (one-way sync: only this side's changes go to the replica, the
+  // replica's own changes are kept, not copied back). The brain's desync
+  // recovery (desync-recovery.h) uses it once to break a mailbox GUID
+  // conflict that two-way dsync of Dovecot < 2.3.20 never resolves.
+  bool oneway = false;
 };
 
 // "VERSION\tdoveadm-server\t1\t1\n".
 std::string format_dsync_handshake();
 
 // The command line (with LF):
-// "\tTE(user)\tsync\t" + TE(params) joined by TAB + ["\t-f"] + "\t-s\t"
-// + TE(state) + ["\t" + TE(destination)] + "\n".
+// "\tTE(user)\tsync\t" + TE(params) joined by TAB + ["\t-1"] + ["\t-f"]
+// + "\t-s\t" + TE(state) + ["\t" + TE(destination)] + "\n".
 // With params {"-N","-l","30"}, user alice, no state, destination "tcp:b":
 //   "\talice\tsync\t-N\t-l\t30\t-s\t\ttcp:b\n"
 std::string format_dsync_command(const DsyncRequest& request,

@@ -108,6 +108,10 @@ struct ReplicatorUser {
   bool full_sync_retry = false;    // a full sync failed or never ran: the next one is full too
   bool never_sync = false;         // no mail_replica / noreplicate: never due, not "failed"
   bool retry_now = false;          // failed, but due at once (retry_failed_now())
+  // Desync recovery (desync-recovery.h), not persisted: consecutive dsync
+  // "run again" failures, and whether the next attempt runs one-way (-1).
+  std::uint8_t desync_streak = 0;
+  bool oneway_next = false;
 
  private:
   friend class ReplicatorQueue;

@@ -228,6 +228,40 @@ class T1Replication(PairCase):
         self.assertGreater(len(state(p.a)["INBOX"]), 0)
 
 
+class T1bInboxOnBothSides(PairCase):
+    """A user whose INBOX was created on both nodes before any sync (different mailbox
+    GUIDs), as when a new user gets mail on both servers: the pair converges. With
+    Dovecot 2.3.19's Maildir every two-way dsync swaps the two GUIDs and ends with a
+    desync; our replicator breaks the tie with one one-way run (desync-recovery.h).
+    Stock's replicator retries every 5 minutes forever, so the stock mode skips it."""
+
+    OTHER = "bob"
+
+    def _guid(self, node):
+        # Without our plugin: opening INBOX creates it, and nothing is notified.
+        out = node.doveadm("-o", "mail_plugins=", "mailbox", "status", "-u", self.OTHER,
+                           "guid", "INBOX").stdout
+        return out.strip().rpartition("guid=")[2]
+
+    def test_inbox_created_on_both_sides_converges(self):
+        if OPTS.stock:
+            self.skipTest("stock 2.3.19 never converges here (Dovecot bug fixed in 2.3.20)")
+        p = pair()
+        self.settle()
+        # The pair's start-up made bob's INBOX already: make him new on both nodes.
+        for n in p.nodes:
+            shutil.rmtree(os.path.join(n.mail_dir, self.OTHER, "Maildir"), ignore_errors=True)
+        ga, gb = self._guid(p.a), self._guid(p.b)
+        self.assertTrue(ga and gb and ga != gb, "INBOX GUIDs A %r, B %r" % (ga, gb))
+        mid = "both-inbox-%s@e2e" % uuid.uuid4().hex[:12]
+        p.a.append(self.OTHER, mid)  # with our plugin: A syncs bob
+        self.converge("INBOX on both sides converges",
+                      lambda: mid in (p.b.messages(self.OTHER) or {})
+                      and self._guid(p.a) == self._guid(p.b))
+        # (2.3.19.1's bug is what made the recovery necessary: it ran.)
+        self.assertIn("replication(%s): one-way sync to" % self.OTHER, p.a.log_text())
+
+
 class T2Processes(PairCase):
     """The pair runs the replication pieces it was configured with, and only those."""
 

@@ -9,7 +9,9 @@
 #   4. The admin's part: mail_uid = vmail and a passwd-file userdb (Dovecot's own
 #      conf.d files), mail_replica/doveadm settings in our snippet; a second Dovecot
 #      (instance B, plain) is the replica. Dovecot A starts; a message saved for
-#      alice on A appears on B; `doveadm replicator status` and `detail` answer.
+#      alice on A appears on B (polled in B's Maildir: doveadm on B would create
+#      B's INBOX); bob, whose INBOX was created on both sides first, converges;
+#      `doveadm replicator status` and `detail` answer.
 #   5. dpkg -r: Dovecot's files are back byte for byte, doveconf -n is clean with the
 #      left-over conffile and Dovecot starts; dpkg -P: the conffile goes too, no
 #      diversion is left, Dovecot's files are still byte for byte the same.
@@ -32,12 +34,34 @@ dump_logs() {
   done
   return 0
 }
-cleanup() {
-  if [ -d "$R/run" ]; then
-    for pidfile in "$R/run/dovecot/master.pid" "$R/run/dovecot-b/master.pid"; do
-      [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
-    done
+# Pids of every process running inside the root (Dovecot A, B and their children).
+root_pids() {
+  local p root
+  for p in /proc/[0-9]*; do
+    root=$(readlink "$p/root" 2>/dev/null) || continue
+    [ "$root" = "$R" ] && echo "${p#/proc/}"
+  done
+  return 0
+}
+# Stops everything running inside the root, so that nothing keeps its /dev or
+# /proc busy: the Dovecot masters first (they stop their children), then
+# whatever is left after 10 s is killed.
+stop_root_processes() {
+  local pidfile pids end=$(( $(date +%s) + 10 ))
+  for pidfile in "$R/run/dovecot/master.pid" "$R/run/dovecot-b/master.pid"; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  while pids=$(root_pids) && [ -n "$pids" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
+  pids=$(root_pids)
+  if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.2
   fi
+  return 0
+}
+cleanup() {
+  [ -d "$R" ] && stop_root_processes
   "$SRC/scripts/bookworm-root.sh" --umount "$R" || true
 }
 trap cleanup EXIT
@@ -48,6 +72,7 @@ if [ -z "$DEB" ]; then
 fi
 [ -f "$DEB" ] || fail "no package $DEB"
 step "fresh bookworm root at $R"
+[ -d "$R" ] && stop_root_processes  # left over by an interrupted run
 "$SRC/scripts/bookworm-root.sh" --fresh "$R" >/dev/null
 step "root ready"
 
@@ -103,7 +128,8 @@ sed -i 's/^#mail_uid =.*/mail_uid = vmail/; s/^#mail_gid =.*/mail_gid = vmail/;
         s|^mail_location = .*|mail_location = maildir:/srv/vmail/%u/Maildir|' "$R/etc/dovecot/conf.d/10-mail.conf"
 sed -i 's/^!include auth-system.conf.ext/#!include auth-system.conf.ext/;
         s/^#!include auth-passwdfile.conf.ext/!include auth-passwdfile.conf.ext/' "$R/etc/dovecot/conf.d/10-auth.conf"
-echo 'alice:{PLAIN}secret:5000:5000::/srv/vmail/alice::' >"$R/etc/dovecot/users"
+printf '%s\n' 'alice:{PLAIN}secret:5000:5000::/srv/vmail/alice::' \
+  'bob:{PLAIN}secret:5000:5000::/srv/vmail/bob::' >"$R/etc/dovecot/users"
 # Ours: what README's install section asks for (mail_replica and the doveadm link).
 cat >>"$R/etc/dovecot/conf.d/95-dovecot-replicator.conf" <<EOF
 service doveadm {
@@ -134,7 +160,8 @@ service imap-login {
 EOF
 # The replica: a second, plain Dovecot in the same root.
 mkdir -p "$R/etc/dovecot-b"
-echo 'alice:{PLAIN}secret:5000:5000::/srv/vmail-b/alice::' >"$R/etc/dovecot-b/users"
+printf '%s\n' 'alice:{PLAIN}secret:5000:5000::/srv/vmail-b/alice::' \
+  'bob:{PLAIN}secret:5000:5000::/srv/vmail-b/bob::' >"$R/etc/dovecot-b/users"
 cat >"$R/etc/dovecot-b/dovecot.conf" <<EOF
 base_dir = /run/dovecot-b
 state_dir = /var/lib/dovecot-b
@@ -188,16 +215,44 @@ done
 in_root dovecot || fail "Dovecot A did not start"
 step "Dovecot A (ours) and B (replica) started"
 
+# The replica's Maildir files hold the subject: polling them (not doveadm on B,
+# which would open, and so create, B's INBOX) leaves B alone.
+on_b() {  # $1: user, $2: subject
+  grep -lqs -F "Subject: $2" "$R"/srv/vmail-b/"$1"/Maildir/new/* "$R"/srv/vmail-b/"$1"/Maildir/cur/*
+}
 subject="package-test-$$-$RANDOM"
 printf 'From: a@example.com\nTo: alice@example.com\nSubject: %s\n\nhello\n' "$subject" \
   | in_root doveadm save -u alice -m INBOX || fail "doveadm save on A failed"
 end=$(( $(date +%s) + 60 ))
-until in_root doveadm -c /etc/dovecot-b/dovecot.conf fetch -u alice hdr.subject mailbox INBOX 2>/dev/null \
-      | grep -q "$subject"; do
+until on_b alice "$subject"; do
   [ "$(date +%s)" -lt "$end" ] || fail "the message did not reach B within 60 s"
   sleep 0.2
 done
 step "message replicated A -> B"
+
+# A new user whose INBOX was created on both servers before any sync (different
+# mailbox GUIDs), as happens in the field: Dovecot 2.3.19's two-way dsync swaps
+# the GUIDs on every run and never converges; the replicator's desync recovery
+# (one one-way run, then two-way) must.
+# (bob is in both userdbs from the start; A synced him at start-up, which
+# creates no INBOX on either side.)
+end=$(( $(date +%s) + 30 ))
+until in_root doveadm replicator status bob | awk '$1 == "bob" && $5 != "-" { ok = 1 } END { exit !ok }'; do
+  [ "$(date +%s)" -lt "$end" ] || fail "A's start-up sync of bob did not finish: $(in_root doveadm replicator status bob)"
+  sleep 0.2
+done
+guid_a() { in_root doveadm -o mail_plugins= mailbox status -u bob guid INBOX | sed -n 's/.*guid=//p'; }
+guid_b() { in_root doveadm -c /etc/dovecot-b/dovecot.conf mailbox status -u bob guid INBOX | sed -n 's/.*guid=//p'; }
+ga=$(guid_a); gb=$(guid_b)  # opening INBOX creates it (A: without our plugin, no sync yet)
+[ -n "$ga" ] && [ -n "$gb" ] && [ "$ga" != "$gb" ] || fail "bob's INBOX GUIDs: A '$ga', B '$gb'"
+printf 'From: a@example.com\nTo: bob@example.com\nSubject: %s-bob\n\nhello\n' "$subject" \
+  | in_root doveadm save -u bob -m INBOX || fail "doveadm save for bob on A failed"
+end=$(( $(date +%s) + 60 ))
+until on_b bob "$subject-bob" && [ "$(guid_a)" = "$(guid_b)" ]; do
+  [ "$(date +%s)" -lt "$end" ] || fail "bob (INBOX on both sides) did not converge within 60 s: A $(guid_a), B $(guid_b)"
+  sleep 0.5
+done
+step "INBOX created on both sides: converged (GUID $(guid_a))"
 status=$(in_root doveadm replicator status alice) || fail "doveadm replicator status failed"
 echo "$status" | grep -q '^alice ' || fail "doveadm replicator status alice: $status"
 detail=$(in_root doveadm -f tab replicator detail alice) || fail "doveadm replicator detail failed"

@@ -198,6 +198,48 @@ TEST_F(BrainTest, FailureKeepsStateAndMarksFailed) {
   EXPECT_EQ(queue_.lookup("fred")->last_error.kind, SyncErrorKind::kRemoteError);
 }
 
+TEST_F(BrainTest, RepeatedDesyncRunsOneWayOnceThenTwoWay) {
+  // dsync's "run again" (-UNKNOWN on 2.3): at once again; the second in a row
+  // is followed by one one-way (-1) stateless run, then a two-way run at once
+  // (Dovecot 2.3.19 Maildir GUID swap, desync-recovery.h).
+  userdb_fields_["gina"] = "home=/h\tmail_replica=maildir:/nonexistent";  // no TCP probe
+  reply_for_["gina"] = "";  // held: answered below
+  brain_->start();
+  queue_.modify(queue_.get("gina"), [](ReplicatorUser& u) {
+    u.state = "OLD";
+    u.last_full_sync = 1'700'000'000;  // not due for a full sync
+  });
+  brain_->notify("gina", Priority::kHigh);
+  const std::string two_way_old = "\tgina\tsync\t-N\t-l\t30\t-s\tOLD\tmaildir:/nonexistent";
+  answer("gina", "+\nX\t\n-UNKNOWN\n");
+  answer("gina", "+\nX\t\n-UNKNOWN\n");  // retried at once: no clock advance
+  answer("gina", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("gina") != 0; }));
+  EXPECT_EQ(queue_.lookup("gina")->state, "");  // the one-way state is not kept
+  answer("gina", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("gina")->state == "STATE2"; }));
+  ASSERT_EQ(commands_.size(), 4u);
+  EXPECT_EQ(commands_[0], two_way_old);
+  EXPECT_EQ(commands_[1], two_way_old);
+  EXPECT_EQ(commands_[2], "\tgina\tsync\t-N\t-l\t30\t-1\t-s\t\tmaildir:/nonexistent");
+  EXPECT_EQ(commands_[3], "\tgina\tsync\t-N\t-l\t30\t-s\t\tmaildir:/nonexistent");
+  EXPECT_FALSE(queue_.lookup("gina")->last_sync_failed);
+  EXPECT_EQ(queue_.lookup("gina")->desync_streak, 0u);
+}
+
+TEST_F(BrainTest, OtherFailuresAreNotRetriedAtOnce) {
+  userdb_fields_["hank"] = "home=/h\tmail_replica=maildir:/nonexistent";
+  reply_for_["hank"] = "+\nX\t\n-TEMPFAIL\n";
+  brain_->start();
+  brain_->notify("hank", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("hank")->last_sync_failed; }));
+  // Due only after the failure backoff (300 s), not at once.
+  EXPECT_FALSE(queue_.lookup("hank")->retry_now);
+  EXPECT_EQ(queue_.next_sync_time(*queue_.lookup("hank")), 1'700'000'000 + 300);
+  EXPECT_EQ(commands_.size(), 1u);
+  EXPECT_EQ(queue_.lookup("hank")->desync_streak, 0u);
+}
+
 TEST_F(BrainTest, FailedDsyncToUnreachableTcpReplicaIsConnectRefused) {
   // down_replica_ refuses connections; `up` listens (ports the OS picked).
   asio::ip::tcp::acceptor open_port(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));

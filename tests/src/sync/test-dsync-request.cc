@@ -44,6 +44,16 @@ TEST(DsyncRequest, OurCommandDropsDAndUAndAddsDestination) {
                 std::string(kCapturedState) + "\ttcps:replica.example:12345\n");
 }
 
+TEST(DsyncRequest, OnewayAddsMinusOneBeforeFull) {
+  std::vector<std::string> params = {"-N", "-l", "30"};
+  DsyncRequest req{"alice", "", false, "tcp:b"};
+  req.oneway = true;
+  EXPECT_EQ(format_dsync_command(req, params), "\talice\tsync\t-N\t-l\t30\t-1\t-s\t\ttcp:b\n");
+  req.full = true;
+  EXPECT_EQ(format_dsync_command(req, params),
+            "\talice\tsync\t-N\t-l\t30\t-1\t-f\t-s\t\ttcp:b\n");
+}
+
 TEST(DsyncRequest, ParameterSplitting) {
   EXPECT_EQ(dsync_parameters_for("", DovecotVersion::k23), std::vector<std::string>{});
   EXPECT_EQ(dsync_parameters_for("  -N   -l 60  ", DovecotVersion::k24),

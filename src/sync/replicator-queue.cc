@@ -258,6 +258,8 @@ struct ReplicatorQueue::Impl {
     } else if (u.last_sync_failed) {
       key = u.retry_now ? u.last_fast_sync
                         : sat_add(u.last_fast_sync, backoff(u.username, u.consecutive_failures));
+    } else if (settings.full_sync_interval_secs <= 0) {
+      key = kNeverDue - 1;  // replication_full_sync_interval = 0: no periodic full sync
     } else {
       key = sat_add(u.last_full_sync, settings.full_sync_interval_secs);
     }
@@ -474,7 +476,8 @@ void ReplicatorQueue::defer(ReplicatorUser& user, UnixTime not_before) {
 bool ReplicatorQueue::begin_sync(ReplicatorUser& user) {
   const UnixTime now = impl_->clock.now();
   const bool full = user.force_full_sync || user.full_sync_retry ||
-                    sat_add(user.last_full_sync, impl_->settings.full_sync_interval_secs) <= now;
+                    (impl_->settings.full_sync_interval_secs > 0 &&
+                     sat_add(user.last_full_sync, impl_->settings.full_sync_interval_secs) <= now);
   user.last_fast_sync = now;
   user.priority_in_sync = user.priority;
   user.priority = Priority::kNone;

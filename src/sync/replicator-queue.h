@@ -16,6 +16,7 @@
 //   none, last sync failed              -> last_fast_sync + failure_backoff_secs()
 //                                          (last_fast_sync when retry_now is set)
 //   none, otherwise                     -> last_full_sync + full_sync_interval_secs
+//                                          (interval 0: never; no periodic full sync)
 //   and never before not_before (brain deferral, e.g. destination circuit open).
 // A user is due when its key <= now. Ties go to the higher priority, then to
 // the lower storage slot (deterministic, unlike stock's heap).
@@ -47,7 +48,8 @@
 namespace drepl {
 
 struct QueueSettings {
-  // replication_full_sync_interval, seconds (default 1 day).
+  // replication_full_sync_interval, seconds (default 1 day); 0 = no
+  // periodic full sync (stock's 0 made every user due all the time).
   std::int64_t full_sync_interval_secs = 86400;
   // First retry after a failed sync, seconds after the attempt's start (stock: 300).
   // The n-th consecutive failure waits failure_interval * 2^(n-1), capped at

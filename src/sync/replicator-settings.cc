@@ -62,7 +62,7 @@ Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
   if (key == "replication_full_sync_interval") return time_secs(&s.replication_full_sync_interval_secs);
   if (key == "replication_dsync_timeout") return time_secs(&s.replication_dsync_timeout_secs);
   if (key == "replication_max_conns") {
-    auto v = parse_dovecot_uint(value, UINT32_MAX);
+    auto v = parse_dovecot_uint(value, kMaxReplicationMaxConns);
     if (!v) return bad_setting(key, v.error());
     s.replication_max_conns = static_cast<unsigned>(*v);
     return ok_status();

@@ -14,12 +14,17 @@
 
 namespace drepl {
 
+// The largest replication_max_conns accepted.
+inline constexpr std::uint64_t kMaxReplicationMaxConns = 10000;
+
 struct ReplicatorSettings {
   // ---- replicator (spec §3.2) ----
   // replication_full_sync_interval (time): seconds between full syncs of a
   // user. Default 86400 (1 day). 0 = every sync is full.
   std::int64_t replication_full_sync_interval_secs = 86400;
   // replication_max_conns (uint): parallel dsyncs. Default 10. 0 = never sync.
+  // At most kMaxReplicationMaxConns: each slot holds buffers and a doveadm
+  // process, and a larger value is a typo ("Invalid setting ...: ... too large").
   unsigned replication_max_conns = 10;
   // replication_dsync_parameters (string): options for `doveadm sync`,
   // space-separated. Default "-d -N -l 30 -U" (-d/-U are dropped, see

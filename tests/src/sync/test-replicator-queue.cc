@@ -988,3 +988,30 @@ TEST(QueueStorage, ForEachFromVisitsEveryUserOnceInSlices) {
 
 }  // namespace
 }  // namespace drepl
+
+namespace drepl {
+namespace {
+
+// replication_full_sync_interval = 0: no periodic full sync. A synced user
+// with no change is never due again, and a change syncs it incrementally.
+TEST(QueueFullSyncInterval, ZeroMeansNoPeriodicFullSync) {
+  const UnixTime t0 = 1'700'000'000;
+  ManualClock clock(t0);
+  QueueSettings s;
+  s.full_sync_interval_secs = 0;
+  ReplicatorQueue q(clock, s);
+  ReplicatorUser& u = q.get("alice");
+  q.modify(u, [&](ReplicatorUser& x) {
+    x.last_fast_sync = x.last_full_sync = x.last_successful_sync = t0 - 10;
+  });
+  clock.set(t0 + 10LL * 365 * 86400);  // ten years later
+  EXPECT_EQ(q.pop(), nullptr);
+  EXPECT_GT(q.next_sync_time(*q.lookup("alice")), clock.now());
+  q.update(*q.lookup("alice"), Priority::kLow);
+  ReplicatorUser* got = q.pop();
+  ASSERT_NE(got, nullptr);
+  EXPECT_FALSE(q.begin_sync(*got));  // incremental, not full
+}
+
+}  // namespace
+}  // namespace drepl

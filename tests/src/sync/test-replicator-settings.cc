@@ -84,6 +84,9 @@ TEST(ReplicatorSettings, BadValues) {
   };
   EXPECT_EQ(e("replication_max_conns", "ten"),
             "Invalid setting replication_max_conns: Invalid number: ten");
+  EXPECT_EQ(e("replication_max_conns", "100000000"),
+            "Invalid setting replication_max_conns: Number too large: 100000000 (max 10000)");
+  EXPECT_EQ(e("replication_max_conns", "10000"), "OK");
   EXPECT_EQ(e("replication_full_sync_interval", "1 fortnight"),
             "Invalid setting replication_full_sync_interval: Invalid time interval: 1 fortnight");
   EXPECT_EQ(e("replication_full_sync_interval", "1500ms"),

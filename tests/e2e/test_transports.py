@@ -465,25 +465,27 @@ class SshTransport(TransportTest):
     def test_1_changes_both_ways(self):
         self.changes_both_ways()
 
-    # Known gap: ssh's stderr ("Permission denied (publickey)", "Connection refused")
-    # goes to doveadm-server's stderr (Dovecot's log), not to doveadm's log channel;
-    # the replicator only sees "read(...) failed: EOF (version not received)".
-    @unittest.expectedFailure
+    # ssh's own message ("Permission denied (publickey).", "Connection refused")
+    # goes to doveadm-server's stderr (Dovecot's log), not to doveadm's log
+    # channel; the replicator sees "Remote command returned error 255: ssh ..."
+    # and probes the ssh port named there.
     def test_2_refused_key(self):
         self.pair.wait_quiet()
         try:
             self.sshd.set_authorized(self.sshd.other_pub)
-            self.fail_and_check("keyless", "ssh_auth_failed", ("Permission denied",))
+            self.fail_and_check("keyless", "ssh_auth_failed",
+                                ("ssh to 127.0.0.1 port %d exited 255" % self.sshd.port,
+                                 "accepts connections"))
         finally:
             self.sshd.set_authorized(self.sshd.client_pub)
             self.settle("keyless")
 
-    @unittest.expectedFailure
     def test_3_closed_port(self):
         self.pair.wait_quiet()
         try:
             self.sshd.stop()
-            self.fail_and_check("closed", "connect_refused", ("Connection refused",))
+            self.fail_and_check("closed", "connect_refused",
+                                ("127.0.0.1:%d" % self.sshd.port, "Connection refused"))
         finally:
             if not self.sshd.proc:
                 self.sshd.start()

@@ -49,8 +49,15 @@ void DsyncReplyParser::explain_from_log() {
     return;
   }
   if (log_lines_.empty()) return;
+  // ssh failed before the remote dsync-server said hello: not a connection
+  // that broke in the middle of a sync (ssh exits 255 then too)
+  bool no_hello = std::any_of(log_lines_.begin(), log_lines_.end(), [](const std::string& l) {
+    return l.find("(version not received)") != std::string::npos;
+  });
   for (const auto& l : log_lines_) {
-    if (std::uint16_t port = ssh_failure_port(l); port != 0) result_.ssh_failed_port = port;
+    if (std::uint16_t port = ssh_failure_port(l); port != 0 && no_hello) {
+      result_.ssh_failed_port = port;
+    }
   }
   auto [kind, idx] = classify_dsync_log_lines(log_lines_);
   if (kind != SyncErrorKind::kNone) {

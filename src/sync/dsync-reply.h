@@ -39,7 +39,9 @@ struct DsyncResult {
   bool ok = false;
   std::string state;  // the new dsync state; set only when ok (stock drops it otherwise)
   SyncError error;    // kind kNone when ok
-  // remote:/remoteprefix: when ssh itself failed, the ssh port its command
+  // remote:/remoteprefix: when ssh itself failed before the remote side
+  // said hello (log lines "Remote command returned error 255: ssh ..." and
+  // "read(...) failed: EOF (version not received)"), the ssh port its command
   // names (ssh_failure_port()), else 0. ssh's own message ("Permission
   // denied (publickey)", "Connection refused") goes to the doveadm-server's
   // stderr, i.e. Dovecot's log, not to us: the brain probes this port.

@@ -296,6 +296,19 @@ TEST(DsyncReplyMux, CapturedSshExit255GivesThePortToProbe) {
             "read(vmail@127.0.0.1) failed: EOF (version not received)");
 }
 
+TEST(DsyncReplyMux, SshExit255AfterTheHandshakeIsNotAnSshFailure) {
+  // the connection broke in the middle of a sync: ssh exits 255 too, but the
+  // remote had answered, so there is nothing for the ssh probe to explain
+  auto r = parse_all(std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+                     packet('L', "\x04" "doveadm(u): read(vmail@b) failed: EOF (last sent "
+                                 "mailbox, last recv mail_change)\n") +
+                     packet('L', "\x04" "doveadm(u): Remote command returned error 255: "
+                                 "ssh -p 2222 -lvmail b doveadm dsync-server -uu\n") +
+                     packet('\0', "\n-TEMPFAIL\n"));
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_EQ(r.ssh_failed_port, 0);
+}
+
 TEST(DsyncReply, SshFailurePort) {
   const std::string p = "doveadm(u): Remote command returned error 255: ";
   EXPECT_EQ(ssh_failure_port(p + "ssh -lvmail b doveadm dsync-server -uu"), 22);

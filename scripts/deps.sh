@@ -14,7 +14,7 @@ PACKAGES=(
   libasio-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libsystemd-dev
   systemd man-db dpkg-dev
   dovecot-core dovecot-imapd dovecot-dev
-  python3 procps openssh-server openssh-client
+  python3 procps openssh-server openssh-client openssl
 )
 
 case "${1:-}" in

@@ -343,6 +343,33 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
                 });
       return;
     }
+    // remote:/remoteprefix: ssh exited 255 (its own message went to Dovecot's
+    // log): a closed or unresolvable ssh port, or a refused login.
+    if (replica && r.ssh_failed_port != 0 &&
+        (replica->kind == ReplicaKind::kRemote || replica->kind == ReplicaKind::kRemotePrefix)) {
+      slot.probing = true;
+      std::uint16_t port = r.ssh_failed_port;
+      std::string host = replica->host;
+      probe_tcp(io_, host, port, std::chrono::seconds(3),
+                [this, idx, run_id, username, r, host, port](TcpProbeResult probe) {
+                  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) {
+                    return;
+                  }
+                  DsyncResult refined = r;
+                  if (!probe.reachable) {
+                    refined.error.kind = probe.kind;
+                    refined.error.text = "ssh: " + probe.error + " (" + r.error.text + ")";
+                  } else {
+                    refined.error.kind = SyncErrorKind::kSshAuthFailed;
+                    refined.error.text = fmt::format(
+                        "ssh to {} port {} exited 255 although the port accepts connections: "
+                        "key or host key refused? (ssh's own message is in Dovecot's log) ({})",
+                        host, port, r.error.text);
+                  }
+                  finish_dsync(idx, username, refined);
+                });
+      return;
+    }
   }
   finish_dsync(idx, username, r);
 }

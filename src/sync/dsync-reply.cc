@@ -13,6 +13,7 @@ namespace drepl {
 namespace {
 
 constexpr std::size_t kQuoteMax = 200;
+constexpr std::string_view kRemoteCommandError = "Remote command returned error ";
 
 std::string quote(std::string_view text) { return sanitize_log_text(text, kQuoteMax); }
 
@@ -48,6 +49,16 @@ void DsyncReplyParser::explain_from_log() {
     return;
   }
   if (log_lines_.empty()) return;
+  // ssh failed before the remote dsync-server said hello: not a connection
+  // that broke in the middle of a sync (ssh exits 255 then too)
+  bool no_hello = std::any_of(log_lines_.begin(), log_lines_.end(), [](const std::string& l) {
+    return l.find("(version not received)") != std::string::npos;
+  });
+  for (const auto& l : log_lines_) {
+    if (std::uint16_t port = ssh_failure_port(l); port != 0 && no_hello) {
+      result_.ssh_failed_port = port;
+    }
+  }
   auto [kind, idx] = classify_dsync_log_lines(log_lines_);
   if (kind != SyncErrorKind::kNone) {
     result_.error.kind = kind;
@@ -193,6 +204,7 @@ SyncErrorKind classify_dsync_log_text(std::string_view text) {
   //   "doveadm(alice): Fatal: Lookup of host nonexistent.invalid failed: Name or
   //    service not known"                                     (Dovecot log only)
   //   "doveadm(alice): Fatal: connect(127.0.0.1:1) failed: Connection refused"
+  if (text.find(kRemoteCommandError) != std::string_view::npos) return SyncErrorKind::kNone;
   if (contains_icase(text, "authentication failed")) return SyncErrorKind::kAuthFailed;
   if ((contains_icase(text, "Couldn't lock") && contains_icase(text, "Timed out")) ||
       contains_icase(text, "lock timeout") ||
@@ -225,6 +237,65 @@ SyncErrorKind classify_dsync_log_text(std::string_view text) {
     if (contains_icase(text, r.needle)) return r.kind;
   }
   return SyncErrorKind::kNone;
+}
+
+std::uint16_t ssh_failure_port(std::string_view log_line) {
+  // "doveadm(u)<pid><id>: Remote command returned error 255: ssh -p 2222 -lvmail b ..."
+  std::size_t at = log_line.find(kRemoteCommandError);
+  if (at == std::string_view::npos) return 0;
+  std::string_view rest = log_line.substr(at + kRemoteCommandError.size());
+  constexpr std::string_view kExit255 = "255: ";
+  if (rest.substr(0, kExit255.size()) != kExit255) return 0;
+  rest.remove_prefix(kExit255.size());
+  std::vector<std::string_view> args;
+  while (!rest.empty()) {
+    std::size_t sp = rest.find(' ');
+    std::string_view arg = rest.substr(0, sp);
+    if (!arg.empty()) args.push_back(arg);
+    if (sp == std::string_view::npos) break;
+    rest.remove_prefix(sp + 1);
+  }
+  auto parse_port = [](std::string_view v) -> std::uint16_t {
+    if (v.empty() || v.size() > 5) return 0;
+    unsigned n = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9') return 0;
+      n = n * 10 + static_cast<unsigned>(c - '0');
+    }
+    return n >= 1 && n <= 65535 ? static_cast<std::uint16_t>(n) : 0;
+  };
+  if (args.empty()) return 0;
+  std::string_view prog = args[0].substr(args[0].rfind('/') + 1);
+  if (prog != "ssh") return 0;  // a wrapper's exit 255 may mean anything
+  std::uint16_t port = 22;
+  // ssh's options end at the destination; the remote command after it may
+  // have its own "-p" (only the first -p/Port counts for ssh, as in ssh).
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    std::string_view value;
+    if (a == "-p" || a == "-o") {
+      if (i + 1 >= args.size()) break;
+      value = args[++i];
+      if (a == "-o") {
+        if (!contains_icase(value.substr(0, 5), "Port=") || value.size() < 5) continue;
+        value.remove_prefix(5);
+      }
+    } else if (a.substr(0, 2) == "-p") {
+      value = a.substr(2);
+    } else if (a.substr(0, 2) == "-o" && a.size() > 7 && contains_icase(a.substr(2, 5), "Port=")) {
+      value = a.substr(7);
+    } else if (a.size() == 2 && a[0] == '-' &&
+               std::string_view("bcDEeFIiJLlmOoQRSWw").find(a[1]) != std::string_view::npos) {
+      ++i;  // an ssh option that takes an argument: skip it
+      continue;
+    } else if (!a.empty() && a[0] == '-') {
+      continue;  // a flag ("-4", "-T") or an option with its argument attached ("-lvmail")
+    } else {
+      break;  // the destination: the rest is the remote command
+    }
+    return parse_port(value);
+  }
+  return port;
 }
 
 std::pair<SyncErrorKind, std::size_t> classify_dsync_log_lines(

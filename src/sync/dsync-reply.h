@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +42,13 @@ struct DsyncResult {
   // The <CODE> of a "-<CODE>" reply line (e.g. "TEMPFAIL", "UNKNOWN"); empty
   // when ok or when the failure was not such a line.
   std::string remote_code;
+  // remote:/remoteprefix: when ssh itself failed before the remote side
+  // said hello (log lines "Remote command returned error 255: ssh ..." and
+  // "read(...) failed: EOF (version not received)"), the ssh port its command
+  // names (ssh_failure_port()), else 0. ssh's own message ("Permission
+  // denied (publickey)", "Connection refused") goes to the doveadm-server's
+  // stderr, i.e. Dovecot's log, not to us: the brain probes this port.
+  std::uint16_t ssh_failed_port = 0;
 };
 
 class DsyncReplyParser {
@@ -150,7 +158,17 @@ class DsyncReplyParser {
 //   "Host is unreachable", "Connection timed out"      -> kConnectRefused
 //   "certificate", "SSL", "TLS"                        -> kTlsVerifyFailed
 // Matching is case-insensitive; the first rule (in the order above) wins.
+// doveadm's "Remote command returned error" lines are never classified (they
+// quote the admin's dsync_remote_cmd, not a cause; see ssh_failure_port()).
 SyncErrorKind classify_dsync_log_text(std::string_view text);
+
+// doveadm's "Remote command returned error 255: <command>" log line (2.3.19.1,
+// 2.4.1: dsync_remote_cmd exited 255, which ssh does on its own failures -
+// connect, authentication, host key - while other exit codes come from the
+// remote doveadm): the port <command> gives ssh ("-p N", "-pN", "-oPort=N",
+// "-o Port=N"; 22 when none). 0 for any other line, another exit code, or an
+// invalid port.
+std::uint16_t ssh_failure_port(std::string_view log_line);
 
 // The first line of `lines` that classify_dsync_log_text() recognises, as
 // {kind, index}; {kNone, lines.size()} when none.

@@ -273,6 +273,61 @@ TEST(DsyncReplyMux, LogLinesCappedAndSanitized) {
   EXPECT_EQ(p.log_lines().front(), "line 25");
 }
 
+// remote: with a refused key, captured on a dovepair (test_transports.py): ssh's
+// "Permission denied (publickey)." went to Dovecot's log, doveadm's own lines
+// came on the log channel.
+const std::string kCapturedSshExit255 =
+    std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+    packet('L', "\x04" "doveadm(keyless)<24332><qNDSDgm8FGsMXwAAimAQvg>: read(vmail@127.0.0.1) "
+                "failed: EOF (version not received)\n") +
+    packet('L', "\x04" "doveadm(keyless)<24332><qNDSDgm8FGsMXwAAimAQvg>: Remote command "
+                "returned error 255: ssh -F none -p 35607 -i /tmp/p/ssh/id_replicator -o "
+                "BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/tmp/p/ssh/"
+                "known_hosts -lvmail 127.0.0.1 doveadm -c /tmp/p/b/dovecot.conf dsync-server "
+                "-ukeyless\n") +
+    packet('\0', "\n-TEMPFAIL\n");
+
+TEST(DsyncReplyMux, CapturedSshExit255GivesThePortToProbe) {
+  auto r = parse_all(kCapturedSshExit255);
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kRemoteError);  // the brain's probe decides
+  EXPECT_EQ(r.ssh_failed_port, 35607);
+  EXPECT_EQ(r.error.text,
+            "doveadm-server replied -TEMPFAIL: doveadm(keyless)<24332><qNDSDgm8FGsMXwAAimAQvg>: "
+            "read(vmail@127.0.0.1) failed: EOF (version not received)");
+}
+
+TEST(DsyncReplyMux, SshExit255AfterTheHandshakeIsNotAnSshFailure) {
+  // the connection broke in the middle of a sync: ssh exits 255 too, but the
+  // remote had answered, so there is nothing for the ssh probe to explain
+  auto r = parse_all(std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+                     packet('L', "\x04" "doveadm(u): read(vmail@b) failed: EOF (last sent "
+                                 "mailbox, last recv mail_change)\n") +
+                     packet('L', "\x04" "doveadm(u): Remote command returned error 255: "
+                                 "ssh -p 2222 -lvmail b doveadm dsync-server -uu\n") +
+                     packet('\0', "\n-TEMPFAIL\n"));
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_EQ(r.ssh_failed_port, 0);
+}
+
+TEST(DsyncReply, SshFailurePort) {
+  const std::string p = "doveadm(u): Remote command returned error 255: ";
+  EXPECT_EQ(ssh_failure_port(p + "ssh -lvmail b doveadm dsync-server -uu"), 22);
+  EXPECT_EQ(ssh_failure_port(p + "ssh -p 2222 -lvmail b doveadm dsync-server -uu"), 2222);
+  EXPECT_EQ(ssh_failure_port(p + "/usr/bin/ssh -p2200 b doveadm"), 2200);
+  EXPECT_EQ(ssh_failure_port(p + "ssh -o Port=2201 -l vmail b doveadm"), 2201);
+  EXPECT_EQ(ssh_failure_port(p + "ssh -oport=2202 b doveadm"), 2202);
+  EXPECT_EQ(ssh_failure_port(p + "ssh -i /k -o BatchMode=yes -4 -T b doveadm -p 9"), 22);
+  EXPECT_EQ(ssh_failure_port(p + "ssh -i -p -p 2203 b"), 2203);  // "-p" as -i's file name
+  EXPECT_EQ(ssh_failure_port(p + "ssh -p 99999 b doveadm"), 0);
+  EXPECT_EQ(ssh_failure_port(p + "ssh -p x b doveadm"), 0);
+  EXPECT_EQ(ssh_failure_port(p + "sudo ssh -p 2 b"), 0);  // not ssh's own exit code
+  EXPECT_EQ(ssh_failure_port("doveadm(u): Remote command returned error 1: ssh b"), 0);
+  EXPECT_EQ(ssh_failure_port("doveadm(u): read(b) failed: EOF"), 0);
+  // the command quoted in the line is never a cause
+  EXPECT_EQ(classify_dsync_log_text(p + "ssh -o UserKnownHostsFile=/etc/ssl/certificate b"),
+            SyncErrorKind::kNone);
+}
+
 TEST(DsyncReply, ClassifyTransportFailures) {
   EXPECT_EQ(classify_dsync_log_text("doveadm(alice): Fatal: Lookup of host nonexistent.invalid "
                                     "failed: Name or service not known"),

@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+"""Replication over the real transports, on real Dovecot 2.3 pairs running our daemon
+(issue 13, "Transports, proven").
+
+Each class runs its own pair (tests/e2e/dovepair.py, `ours` mode, a free port block
+of 35000-35990, via test_faults.PairTest):
+
+  TcpsTransport  mail_replica = tcps:127.0.0.1:<peer's doveadm port>. The test makes a
+                 private CA and a server certificate for IP 127.0.0.1 with openssl; each
+                 node's doveadm inet_listener has `ssl = yes` with that certificate, and
+                 ssl_client_ca_file trusts the CA. Every kind of change replicates both
+                 ways. B serving a certificate from another CA, or from our CA for
+                 another name, fails the user on A with kind tls_verify_failed.
+  SshTransport   mail_replica = remote:vmail@127.0.0.1 through a real sshd the test
+                 starts on 127.0.0.1:<block+5> (its own sshd_config, host key, client
+                 key; key auth only) and dsync_remote_cmd running the peer's
+                 `doveadm -c <conf> dsync-server -u%u` as vmail. Every kind of change
+                 replicates both ways. A refused key fails as ssh_auth_failed, a closed
+                 ssh port as connect_refused (ssh's own message only reaches Dovecot's
+                 log: the replicator probes the port named in the ssh command). And
+                 user pfx over remoteprefix:pfx<peer>@127.0.0.1: that login's
+                 authorized_keys forces command= WRAPPER (reads the user name dsync
+                 writes first); messages, flags and expunges both ways.
+
+sshd runs in a private mount namespace (unshare) in which copies of /etc/passwd and
+/etc/shadow are bind-mounted: there vmail has /bin/sh as its shell, a home in the
+test's directory and a password field sshd does not treat as locked. The host's
+files and /etc/ssh are not touched. A failure check asserts the user's STATUS-DETAIL
+row (failed, error_kind, text), the metrics series syncs_failed_total{kind} and our
+log line "replication(<user>): dsync to <replica> failed (<kind>): ".
+
+Usage: test_transports.py --prefix PREFIX [--port-base N] [--keep] [unittest args...]
+Exit 77 (skipped) when not root or when sshd, ssh-keygen, ssh or openssl is missing.
+"""
+
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dovepair  # noqa: E402
+import faultkit  # noqa: E402
+import test_faults  # noqa: E402
+from faultkit import status_detail  # noqa: E402
+from test_metrics import scrape  # noqa: E402
+
+P = "dovecot_replicator_"
+SSHD = "/usr/sbin/sshd"
+TOOLS = (SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen", "/usr/bin/openssl")
+SSH_PORT_OFFSET = 5  # in the pair's block of 10: the pair uses +0..+3
+METRICS_CONF = "\n".join([
+    "service replicator {",
+    "  unix_listener replicator-metrics {",
+    "    mode = 0600",
+    "  }",
+    "}",
+])
+DEADLINE = 30  # seconds a change may take to show up on the other node
+
+
+# --------------------------------------------------------------------------- PKI
+
+def _openssl(cwd, *args):
+    r = subprocess.run(["openssl"] + list(args), cwd=cwd, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s" % (args[0], r.stderr.strip()))
+
+
+def make_ca(d, name):
+    """A self-signed CA d/<name>.crt + d/<name>.key."""
+    _openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=drepl e2e %s" % name, "-keyout", name + ".key", "-out", name + ".crt",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+def make_cert(d, ca, name, sans):
+    """d/<name>.crt signed by CA `ca` for subjectAltNames `sans` (e.g. "IP:127.0.0.1"),
+    and its key d/<name>.key."""
+    _openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % sans[0].split(":", 1)[1],
+             "-keyout", name + ".key", "-out", name + ".csr")
+    with open(os.path.join(d, name + ".ext"), "w") as fh:
+        fh.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                 % ",".join(sans))
+    _openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
+             "-CAcreateserial", "-days", "2", "-out", name + ".crt", "-extfile", name + ".ext")
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+def served_cert(port, timeout=3):
+    """DER of the certificate 127.0.0.1:port presents (no verification)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with ctx.wrap_socket(s) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def cert_der(path):
+    with open(path) as fh:
+        return ssl.PEM_cert_to_DER_cert(fh.read())
+
+
+# --------------------------------------------------------------------------- sshd
+
+def keygen(path, comment):
+    """A new ed25519 key pair at path / path.pub; returns the public key line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
+                   check=True, stdin=subprocess.DEVNULL)
+    with open(path + ".pub") as fh:
+        return fh.read().strip()
+
+
+class Sshd:
+    """A private sshd on 127.0.0.1:port for `login` (key auth only), all of its files
+    in directory d. start() runs it in the foreground (-D -e, log in d/sshd.log) in a
+    private mount namespace with d/passwd and d/shadow bind-mounted over /etc's (login:
+    shell /bin/sh, home d/home-<login>, password field "*": not locked for sshd), and
+    a tmpfs /run with /run/sshd when the host has no privilege separation dir."""
+
+    def __init__(self, d, port, login="vmail", aliases=()):
+        self.d, self.port, self.login = d, port, login
+        # more login names with login's uid, gid, home and shell (their own
+        # authorized_keys), added to the namespace's passwd/shadow only
+        self.aliases = tuple(aliases)
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        self.host_key = os.path.join(d, "ssh_host_ed25519_key")
+        host_pub = keygen(self.host_key, "drepl-e2e-host")
+        self.client_key = os.path.join(d, "id_replicator")
+        self.client_pub = keygen(self.client_key, "drepl-e2e-replicator")
+        self.other_pub = keygen(os.path.join(d, "id_other"), "drepl-e2e-other")
+        self.known_hosts = os.path.join(d, "known_hosts")
+        with open(self.known_hosts, "w") as fh:
+            fh.write("[127.0.0.1]:%d %s\n" % (port, " ".join(host_pub.split()[:2])))
+        self.keys_dir = os.path.join(d, "authorized_keys")
+        os.makedirs(self.keys_dir)
+        self.set_authorized(self.client_pub)
+        pw = pwd.getpwnam(login)
+        self.home = os.path.join(d, "home-" + login)
+        os.makedirs(self.home)
+        os.chown(self.home, pw.pw_uid, pw.pw_gid)
+        self.passwd = os.path.join(d, "passwd")
+        self.shadow = os.path.join(d, "shadow")
+        self._copy_db("/etc/passwd", self.passwd, {5: self.home, 6: "/bin/sh"}, 0o644)
+        self._copy_db("/etc/shadow", self.shadow, {1: "*"}, 0o600)
+        self.conf = os.path.join(d, "sshd_config")
+        with open(self.conf, "w") as fh:
+            fh.write("\n".join([
+                "Port %d" % port,
+                "ListenAddress 127.0.0.1",
+                "HostKey %s" % self.host_key,
+                "PidFile %s" % os.path.join(d, "sshd.pid"),
+                "AuthorizedKeysFile %s/%%u" % self.keys_dir,
+                "AuthenticationMethods publickey",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "AllowUsers %s" % " ".join((login,) + self.aliases),
+                "PermitRootLogin no",
+                "X11Forwarding no",
+                "AllowTcpForwarding no",
+                "PrintMotd no",
+                "LogLevel VERBOSE",
+                ""]))
+        self.log = os.path.join(d, "sshd.log")
+        self.proc = None
+
+    def _copy_db(self, src, dst, changes, mode):
+        with open(src) as fh, open(dst, "w") as out:
+            for line in fh:
+                f = line.rstrip("\n").split(":")
+                if f[0] == self.login:
+                    for i, v in changes.items():
+                        f[i] = v
+                    for alias in self.aliases:
+                        out.write(":".join([alias] + f[1:]) + "\n")
+                out.write(":".join(f) + "\n")
+        os.chmod(dst, mode)
+
+    def set_authorized(self, *pubkeys, login=None):
+        """Replaces the authorized_keys of `login` (default: the main login); sshd
+        reads it at each login."""
+        path = os.path.join(self.keys_dir, login or self.login)
+        with open(path + ".tmp", "w") as fh:
+            fh.write("".join(k + "\n" for k in pubkeys))
+        os.rename(path + ".tmp", path)
+
+    def start(self, timeout=15):
+        q = shlex.quote
+        script = ("mount --bind %s /etc/passwd && mount --bind %s /etc/shadow && "
+                  "{ [ -d /run/sshd ] || { mount -t tmpfs -o mode=0755 tmpfs /run && "
+                  "mkdir -m 0755 /run/sshd; }; } && exec %s -D -e -f %s"
+                  % (q(self.passwd), q(self.shadow), SSHD, q(self.conf)))
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        dovepair.wait_until(
+            lambda: self.port in dovepair.listening_tcp_ports() or self.proc.poll() is not None,
+            timeout, what="sshd on 127.0.0.1:%d" % self.port)
+        if self.proc.poll() is not None:
+            raise RuntimeError("sshd exited %d; see %s" % (self.proc.returncode, self.log))
+
+    def stop(self):
+        """Stops the sshd this object started (SIGTERM to its pid) and waits for the
+        port to close."""
+        if not self.proc:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+        dovepair.wait_until(lambda: self.port not in dovepair.listening_tcp_ports(), 10,
+                            what="sshd port %d closed" % self.port)
+
+
+# --------------------------------------------------------------------------- tests
+
+class TransportTest(test_faults.PairTest):
+    """Checks shared by both transports: every kind of change both ways, and a
+    classified failure."""
+
+    USERS = ("alice",)
+    REPLICA_DISPLAY = None  # A's mail_replica as the replicator names it
+
+    @staticmethod
+    def set_replica(pair, replica_of, node_extra):
+        """Rewrites each node's dovecot.conf: mail_replica = replica_of(node), and the
+        text node_extra(node) appended."""
+        for n in pair.nodes:
+            with open(n.conf) as fh:
+                text = fh.read()
+            old = "mail_replica = tcp:127.0.0.1:%d" % n.peer_doveadm_port
+            assert old in text, old
+            text = text.replace(old, "mail_replica = %s" % replica_of(n)) + node_extra(n)
+            with open(n.conf, "w") as fh:
+                fh.write(text)
+
+    def converge(self, what, pred):
+        _, secs = test_faults.wait(pred, DEADLINE, what, interval=0.05)
+        self.timing(what, secs)
+
+    def run(self, result=None):
+        t0 = time.monotonic()
+        out = super().run(result)
+        self.timing("(%s total)" % self._testMethodName, time.monotonic() - t0)
+        return out
+
+    def changes_both_ways(self, user="alice", mailboxes=True):
+        p = self.pair
+        for src, dst in ((p.a, p.b), (p.b, p.a)):
+            way = "%sto%s" % (src.name.upper(), dst.name.upper())  # no '>': Message-ID
+
+            def msgs(box="INBOX"):
+                return dst.messages(user, box) or {}
+            mid = "%s-%s@e2e" % (way, uuid.uuid4().hex[:10])
+            keep = "keep-" + mid
+            box = "Box-%s-%s" % (way, uuid.uuid4().hex[:6])
+            # wait_quiet() before the first change and before RENAME and DELETE (a
+            # mailbox rename or delete made while a dsync of the user runs can be
+            # undone by that dsync); message changes and CREATE are merged
+            with src.session(user) as s:
+                p.wait_quiet()
+                s.append(mid)
+                s.append(keep)
+                self.converge("APPEND %s" % way, lambda: {mid, keep} <= set(msgs()))
+                s.store(mid, "+FLAGS", r"\Flagged $Label1")
+                self.converge("+FLAGS %s" % way,
+                              lambda: {r"\Flagged", "$Label1"} <= msgs().get(mid, set()))
+                s.store(mid, "-FLAGS", r"\Flagged")
+                self.converge("-FLAGS %s" % way,
+                              lambda: r"\Flagged" not in msgs().get(mid, {r"\Flagged"}))
+                s.expunge(mid)
+                self.converge("EXPUNGE %s" % way, lambda: mid not in msgs())
+                self.assertIn(keep, msgs(), "expunge removed the wrong message")
+                if not mailboxes:
+                    continue
+                s.create(box)
+                s.append("in-" + mid, mailbox=box)
+                self.converge("CREATE+APPEND %s" % way, lambda: "in-" + mid in msgs(box))
+                p.wait_quiet()
+                s.rename(box, box + "-renamed")
+                self.converge("RENAME %s" % way,
+                              lambda: (lambda names: box + "-renamed" in names and box not in names)(
+                                  dst.mailboxes(user)))
+                p.wait_quiet()
+                s.delete(box + "-renamed")
+                self.converge("DELETE %s" % way, lambda: box + "-renamed" not in dst.mailboxes(user))
+        p.wait_quiet()
+        rows = status_detail(p.a, user)
+        self.assertEqual(rows[user]["failed"], 0, rows)
+        self.assertEqual(rows[user]["error_kind"], "none", rows)
+
+    def fail_and_check(self, user, kind, cause_words):
+        """A change of `user` on A fails with `kind`: STATUS-DETAIL, metrics, log."""
+        a = self.pair.a
+        series = P + 'syncs_failed_total{kind="%s"}' % kind
+        before = scrape(a).get(series, 0)
+        log_before = faultkit.log_size(a)
+        a.append(user, "%s-%s@e2e" % (user, uuid.uuid4().hex[:8]))
+
+        def failed():
+            r = status_detail(a, user).get(user)
+            return r and r["failed"] == 1 and r
+        row, secs = test_faults.wait(failed, 30, "%s failed" % user)
+        self.timing("%s failed as %s" % (user, row["error_kind"]), secs)
+        self.assertEqual(row["error_kind"], kind, row)
+        for w in cause_words:
+            self.assertIn(w, row["last_error"], row)
+        self.assertGreaterEqual(scrape(a).get(series, 0), before + 1, series)
+        pattern = re.compile(r"replication\(%s\): dsync to (\S+) failed \((\w+)\): " % re.escape(user))
+        found = [m.groups() for m in (pattern.search(l) for l in
+                                      a.log_text()[log_before:].splitlines()) if m]
+        self.assertTrue(found, "no failure log line for %s" % user)
+        for dest, k in found:
+            self.assertEqual(k, kind, found)
+            self.assertEqual(dest, self.REPLICA_DISPLAY, found)
+        return row
+
+    def settle(self, user):
+        """Asks for syncs of `user` until it is no longer failed (the destination's
+        breaker may hold it back until its next probe)."""
+        a = self.pair.a
+
+        def ok():
+            row = status_detail(a, user).get(user)
+            if row and row["failed"] == 0:
+                return True
+            a.doveadm("replicator", "replicate", user)
+            return False
+        dovepair.wait_until(ok, 40, 0.5, what="%s synced again" % user)
+
+
+class TcpsTransport(TransportTest):
+    USERS = ("alice", "untrusted", "wrongname")
+
+    @classmethod
+    def configure(cls, pair):
+        cls.pki = d = os.path.join(pair.root, "pki")
+        os.makedirs(d)
+        make_ca(d, "ca")
+        make_cert(d, "ca", "server", ["IP:127.0.0.1"])
+        make_ca(d, "otherca")
+        make_cert(d, "otherca", "untrusted", ["IP:127.0.0.1"])
+        make_cert(d, "ca", "wrongname", ["DNS:wrong.example"])
+        pair.extra_conf = "\n".join([METRICS_CONF, "ssl_client_ca_file = %s/ca.crt" % d])
+
+    @classmethod
+    def prepare(cls, pair):
+        d = cls.pki
+        for n in pair.nodes:
+            listener = "    port = %d\n  }\n}\ndoveadm_port" % n.doveadm_port
+            with open(n.conf) as fh:
+                text = fh.read()
+            assert listener in text
+            with open(n.conf, "w") as fh:
+                fh.write(text.replace(listener, listener.replace(
+                    "  }\n}", "    ssl = yes\n  }\n}", 1)))
+        cls.set_replica(pair, lambda n: "tcps:127.0.0.1:%d" % n.peer_doveadm_port,
+                        lambda n: "\n".join([
+                            "", "# ---- tcps (test_transports.py) ----",
+                            "ssl = yes",
+                            "ssl_cert = <%s/server.crt" % d,
+                            "ssl_key = <%s/server.key" % d, ""]))
+        # what A's log and detail name
+        cls.REPLICA_DISPLAY = "tcps:127.0.0.1:%d" % pair.b.doveadm_port
+
+    def serve(self, name):
+        """B's doveadm listener serves pki/<name>.crt: B's dovecot.conf changed and
+        reloaded; returns once a TLS handshake sees that certificate."""
+        b = self.pair.b
+        with open(b.conf) as fh:
+            text = fh.read()
+        text = re.sub(r"ssl_cert = <\S+\n", "ssl_cert = <%s/%s.crt\n" % (self.pki, name), text)
+        text = re.sub(r"ssl_key = <\S+\n", "ssl_key = <%s/%s.key\n" % (self.pki, name), text)
+        with open(b.conf, "w") as fh:
+            fh.write(text)
+        b.doveadm("reload")
+        want = cert_der(os.path.join(self.pki, name + ".crt"))
+        dovepair.wait_until(lambda: served_cert(b.doveadm_port) == want, 20, 0.2,
+                            what="B's doveadm port to serve %s.crt" % name)
+
+    def test_1_changes_both_ways(self):
+        self.assertEqual(served_cert(self.pair.b.doveadm_port),
+                         cert_der(os.path.join(self.pki, "server.crt")))
+        self.assertEqual(served_cert(self.pair.a.doveadm_port),
+                         cert_der(os.path.join(self.pki, "server.crt")))
+        self.changes_both_ways()
+
+    def _bad_cert(self, user, name, words):
+        self.pair.wait_quiet()
+        try:
+            self.serve(name)
+            self.fail_and_check(user, "tls_verify_failed", words)
+        finally:
+            self.serve("server")
+            self.settle(user)
+
+    def test_2_untrusted_ca(self):
+        self._bad_cert("untrusted", "untrusted", ("invalid SSL certificate",))
+
+    def test_3_wrong_name(self):
+        self._bad_cert("wrongname", "wrongname", ("doesn't match expected host name 127.0.0.1",))
+
+    def test_4_no_crash(self):
+        self.assert_no_crash()
+
+
+# The forced command= for remoteprefix: dsync writes "<user>\n" on the ssh channel
+# before the dsync protocol; the wrapper reads it (sh's read takes one byte at a
+# time from a pipe, so nothing after the newline is lost) and starts dsync-server
+# for that user. docs/transports.md shows the same script.
+WRAPPER = """#!/bin/sh
+# authorized_keys: command="%(path)s",restrict ssh-ed25519 AAAA...
+IFS= read -r user || exit 1
+exec doveadm%(conf)s dsync-server -u "$user"
+"""
+
+
+class SshTransport(TransportTest):
+    USERS = ("alice", "keyless", "closed", "pfx")
+    REPLICA_DISPLAY = "remote:vmail@127.0.0.1"
+    sshd = None
+
+    @classmethod
+    def configure(cls, pair):
+        # the remote dsync-server runs as vmail: it needs auth-userdb (userdb and
+        # the passdb lookup doveadm makes to see whether the user is proxied) and
+        # the stats-writer socket
+        pair.extra_conf = "\n".join([
+            METRICS_CONF,
+            "service auth {",
+            "  unix_listener auth-userdb {",
+            "    user = vmail",
+            "  }",
+            "}",
+            "service stats {",
+            "  unix_listener stats-writer {",
+            "    user = vmail",
+            "  }",
+            "}",
+        ])
+
+    @classmethod
+    def prepare(cls, pair):
+        s = cls.sshd = Sshd(os.path.join(pair.root, "ssh"), pair.port_base + SSH_PORT_OFFSET,
+                            aliases=("pfxa", "pfxb"))
+        # remoteprefix: pfx on A replicates as login pfxb (forced command: B's
+        # dsync-server), on B as login pfxa
+        for n in pair.nodes:
+            wrapper = os.path.join(s.d, "dsync-wrapper-%s" % n.name)
+            with open(wrapper, "w") as fh:
+                fh.write(WRAPPER % {"path": wrapper, "conf": " -c %s" % n.conf})
+            os.chmod(wrapper, 0o755)
+            s.set_authorized('command="%s",restrict %s' % (wrapper, s.client_pub),
+                             login="pfx" + n.name)
+            peer = pair.b if n is pair.a else pair.a
+            faultkit.set_user_fields(
+                n, {"pfx": "userdb_mail_replica=remoteprefix:pfx%s@127.0.0.1" % peer.name})
+
+        def remote_cmd(n):
+            peer = pair.b if n is pair.a else pair.a
+            return ("\n# ---- remote: (test_transports.py) ----\n"
+                    "dsync_remote_cmd = ssh -F none -p %d -i %s -o BatchMode=yes"
+                    " -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s"
+                    " -l%%{login} %%{host} doveadm -c %s dsync-server -u%%u\n"
+                    % (s.port, s.client_key, s.known_hosts, peer.conf))
+        cls.set_replica(pair, lambda n: cls.REPLICA_DISPLAY, remote_cmd)
+        s.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if cls.sshd:
+                if getattr(cls, "_failed", False):
+                    with open(cls.sshd.log, errors="replace") as fh:
+                        print("----- sshd log -----\n" + "".join(fh.readlines()[-40:]),
+                              file=sys.stderr)
+                cls.sshd.stop()
+
+    def test_1_changes_both_ways(self):
+        self.changes_both_ways()
+
+    # ssh's own message ("Permission denied (publickey).", "Connection refused")
+    # goes to doveadm-server's stderr (Dovecot's log), not to doveadm's log
+    # channel; the replicator sees "Remote command returned error 255: ssh ..."
+    # and probes the ssh port named there.
+    def test_2_refused_key(self):
+        self.pair.wait_quiet()
+        try:
+            self.sshd.set_authorized(self.sshd.other_pub)
+            self.fail_and_check("keyless", "ssh_auth_failed",
+                                ("ssh to 127.0.0.1 port %d exited 255" % self.sshd.port,
+                                 "accepts connections"))
+        finally:
+            self.sshd.set_authorized(self.sshd.client_pub)
+            self.settle("keyless")
+
+    def test_3_closed_port(self):
+        self.pair.wait_quiet()
+        try:
+            self.sshd.stop()
+            self.fail_and_check("closed", "connect_refused",
+                                ("127.0.0.1:%d" % self.sshd.port, "Connection refused"))
+        finally:
+            if not self.sshd.proc:
+                self.sshd.start()
+            self.settle("closed")
+
+    def test_4_remoteprefix_forced_command(self):
+        p = self.pair
+        for n in p.nodes:
+            peer = p.b if n is p.a else p.a
+            faultkit.wait_userdb(n, "pfx", "mail_replica\tremoteprefix:pfx%s@127.0.0.1" % peer.name)
+        self.changes_both_ways("pfx", mailboxes=False)
+        with open(self.sshd.log, errors="replace") as fh:
+            log = fh.read()
+        for login in ("pfxa", "pfxb"):
+            self.assertIn("Accepted publickey for %s from 127.0.0.1" % login, log)
+
+    def test_5_no_crash(self):
+        self.assert_no_crash()
+
+
+def main():
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prefix", default=test_faults.OPTS.prefix)
+    ap.add_argument("--port-base", type=int, default=test_faults.OPTS.port_base)
+    ap.add_argument("--keep", action="store_true")
+    opts, rest = ap.parse_known_args()
+    if os.geteuid() != 0:
+        print("test_transports: skipped: needs root", file=sys.stderr)
+        sys.exit(77)
+    missing = [t for t in TOOLS if not os.access(t, os.X_OK)]
+    if missing or not shutil.which("unshare"):
+        print("test_transports: skipped: missing %s" % ", ".join(missing or ["unshare"]),
+              file=sys.stderr)
+        sys.exit(77)
+    vars(test_faults.OPTS).update(vars(opts))
+    t0 = time.monotonic()
+    prog = unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest, exit=False)
+    for name, secs in test_faults.STATE["timings"]:
+        print("  %-50s %6.3f s" % (name, secs), file=sys.stderr)
+    print("test_transports: %.1f s" % (time.monotonic() - t0), file=sys.stderr)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()

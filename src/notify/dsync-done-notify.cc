@@ -21,14 +21,14 @@ DsyncDoneResult failed(std::string detail) {
   return DsyncDoneResult{DsyncDoneOutcome::kFailed, std::move(detail)};
 }
 
-// Waits until fd is writable or the deadline passes. True when writable.
-bool wait_writable(int fd, const MillisClock& clock, Millis deadline) {
+// Waits until fd has `events` or the deadline passes. True when ready.
+bool wait_ready(int fd, short events, const MillisClock& clock, Millis deadline) {
   for (;;) {
     const Millis left = deadline - clock.now_ms();
     if (left <= 0) return false;
     struct pollfd pfd {};
     pfd.fd = fd;
-    pfd.events = POLLOUT;
+    pfd.events = events;
     const int ret = ::poll(&pfd, 1, static_cast<int>(std::min<Millis>(left, 0x7fffffff)));
     if (ret > 0) return true;
     if (ret < 0 && errno != EINTR) return false;
@@ -81,13 +81,38 @@ DsyncDoneResult send_dsync_done_notify(const std::string& socket_path, std::stri
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable(fd.get(), clock, deadline)) {
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd.get(), POLLOUT, clock, deadline)) {
       continue;
     }
     return failed(n < 0 && errno != EAGAIN ? syscall_error("send", socket_path, errno)
                                            : "send(" + socket_path + ") timed out");
   }
-  return DsyncDoneResult{DsyncDoneOutcome::kSent, {}};
+
+  // Reply: "VERSION\treplicator-doveadm-server\t1\t0\n" then "+\n".
+  std::string in;
+  char buf[256];
+  for (;;) {
+    std::size_t lf;
+    while ((lf = in.find('\n')) != std::string::npos) {
+      const std::string line = in.substr(0, lf);
+      in.erase(0, lf + 1);
+      if (line.starts_with("VERSION\t")) continue;
+      if (line.starts_with("+")) return DsyncDoneResult{DsyncDoneOutcome::kSent, {}};
+      return failed("NOTIFY to " + socket_path + " answered: " + line.substr(0, 100));
+    }
+    if (in.size() > 1024) return failed("NOTIFY to " + socket_path + ": reply too long");
+    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+    if (n > 0) {
+      in.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) return failed("NOTIFY to " + socket_path + ": disconnected before the reply");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return failed(syscall_error("recv", socket_path, errno));
+    if (!wait_ready(fd.get(), POLLIN, clock, deadline)) {
+      return failed("NOTIFY to " + socket_path + ": no reply in time");
+    }
+  }
 }
 
 }  // namespace drepl

@@ -4,7 +4,12 @@
 //
 //   connect  $base_dir/replicator-doveadm   (UNIX stream socket)
 //   send     VERSION\treplicator-doveadm-client\t1\t0\nNOTIFY\tTE(user)\t\t\n
-//   close    without reading the reply (as 2.3's `dsync-server -U` does)
+//   receive  "+\n" (then close)
+//
+// Unlike 2.3's `dsync-server -U` we wait for the "+": then our replicator has
+// handled the NOTIFY before this doveadm process answers the dsync it serves,
+// so for a dsync our replicator started (the sending side runs on this node
+// too) the NOTIFY always comes first and the state in the dsync's reply wins.
 //
 // The empty state tells our replicator that the dsync state it stored for the
 // user no longer describes the mailboxes (the changes that dsync applied here
@@ -26,9 +31,9 @@ namespace drepl {
 std::string format_dsync_done_notify(std::string_view username);
 
 enum class DsyncDoneOutcome : unsigned char {
-  kSent,          // written completely
+  kSent,          // written and answered with "+"
   kNoReplicator,  // socket missing or refused (no replicator on this node): not an error
-  kFailed,        // anything else: `detail` says what, for one log line
+  kFailed,        // anything else (incl. timeout, other reply): `detail` says what
 };
 
 struct DsyncDoneResult {
@@ -36,9 +41,10 @@ struct DsyncDoneResult {
   std::string detail;  // empty for kSent/kNoReplicator; e.g. "connect(<path>) failed: ..."
 };
 
-// Sends format_dsync_done_notify(username) to the UNIX socket `socket_path`,
-// giving up after timeout_ms (> 0) on the injected clock. Never throws, never
-// raises SIGPIPE, never blocks past the deadline; the socket is closed on return.
+// Sends format_dsync_done_notify(username) to the UNIX socket `socket_path`
+// and waits for the reply line (the server's VERSION line is skipped), giving
+// up after timeout_ms (> 0) on the injected clock. Never throws, never raises
+// SIGPIPE, never blocks past the deadline; the socket is closed on return.
 DsyncDoneResult send_dsync_done_notify(const std::string& socket_path, std::string_view username,
                                        Millis timeout_ms, const MillisClock& clock);
 

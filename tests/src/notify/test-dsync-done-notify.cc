@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "dsync-done-notify.h"
 
@@ -52,6 +53,7 @@ class DsyncDoneNotifyTest : public ::testing::Test {
   std::string dir_, path_;
   int fd_ = -1;
   SteadyTestClock clock_;
+  SteadyMillisClock steady_;
 };
 
 TEST(DsyncDoneNotifyFormat, StockNotifyLineWithEmptyFlagsAndState) {
@@ -62,19 +64,53 @@ TEST(DsyncDoneNotifyFormat, StockNotifyLineWithEmptyFlagsAndState) {
             "VERSION\treplicator-doveadm-client\t1\t0\nNOTIFY\ta\001tb\t\t\n");
 }
 
-TEST_F(DsyncDoneNotifyTest, SendsTheWholeMessageAndCloses) {
+// A replicator-doveadm server thread: greets, reads until the NOTIFY line,
+// answers `reply` (nothing if empty), then waits for the client to close.
+std::thread serve(int listener, std::string reply, std::string* got) {
+  return std::thread([listener, reply, got] {
+    int conn = accept(listener, nullptr, nullptr);
+    if (conn < 0) return;
+    const std::string hello = "VERSION\treplicator-doveadm-server\t1\t0\n";
+    (void)!write(conn, hello.data(), hello.size());
+    char buf[256];
+    ssize_t n;
+    while (got->find("NOTIFY") == std::string::npos || got->back() != '\n') {
+      n = read(conn, buf, sizeof(buf));
+      if (n <= 0) break;
+      got->append(buf, static_cast<std::size_t>(n));
+    }
+    if (!reply.empty()) (void)!write(conn, reply.data(), reply.size());
+    while (read(conn, buf, sizeof(buf)) > 0) {}
+    close(conn);
+  });
+}
+
+TEST_F(DsyncDoneNotifyTest, SendsNotifyAndWaitsForPlus) {
   bind_socket(true);
-  DsyncDoneResult r = send_dsync_done_notify(path_, "bob", 1000, clock_);
-  EXPECT_EQ(r.outcome, DsyncDoneOutcome::kSent) << r.detail;
-  int conn = accept(fd_, nullptr, nullptr);
-  ASSERT_GE(conn, 0);
   std::string got;
-  char buf[256];
-  ssize_t n;
-  while ((n = read(conn, buf, sizeof(buf))) > 0) got.append(buf, static_cast<std::size_t>(n));
-  close(conn);
-  EXPECT_EQ(n, 0);  // EOF: the sender closed without waiting for "+"
+  std::thread server = serve(fd_, "+\n", &got);
+  DsyncDoneResult r = send_dsync_done_notify(path_, "bob", 5000, clock_);
+  server.join();
+  EXPECT_EQ(r.outcome, DsyncDoneOutcome::kSent) << r.detail;
   EXPECT_EQ(got, "VERSION\treplicator-doveadm-client\t1\t0\nNOTIFY\tbob\t\t\n");
+}
+
+TEST_F(DsyncDoneNotifyTest, OtherReplyFails) {
+  bind_socket(true);
+  std::string got;
+  std::thread server = serve(fd_, "-Unknown command\n", &got);
+  DsyncDoneResult r = send_dsync_done_notify(path_, "bob", 5000, clock_);
+  server.join();
+  EXPECT_EQ(r.outcome, DsyncDoneOutcome::kFailed);
+  EXPECT_NE(r.detail.find("answered: -Unknown command"), std::string::npos) << r.detail;
+}
+
+TEST_F(DsyncDoneNotifyTest, NoReplyBeforeTheDeadlineFails) {
+  bind_socket(true);  // listening, never accepting: connect succeeds, no reply
+  clock_.now = 1000;
+  DsyncDoneResult r = send_dsync_done_notify(path_, "bob", 50, steady_);
+  EXPECT_EQ(r.outcome, DsyncDoneOutcome::kFailed);
+  EXPECT_NE(r.detail.find("no reply in time"), std::string::npos) << r.detail;
 }
 
 TEST_F(DsyncDoneNotifyTest, NoReplicatorIsNotAnError) {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "dovecot-time.h"
+#include "dsync-done-notify.h"
 #include "log-line.h"
 #include "millis-clock.h"
 #include "notify-coalescer.h"
@@ -21,6 +22,9 @@ namespace {
 
 constexpr const char* kFifoName = "replication-notify-fifo";
 constexpr const char* kSocketName = "replication-notify";
+constexpr const char* kReplicatorDoveadmName = "replicator-doveadm";
+// How long the deinit of a dsynced user may wait to hand its NOTIFY over.
+constexpr Millis kDsyncDoneTimeoutMs = 1000;
 
 struct ReplicationUser {
   // Dovecot's per-user module context; `super` holds the chained vfuncs.
@@ -28,6 +32,7 @@ struct ReplicationUser {
   struct mail_user* user = nullptr;
   std::string fifo_path;    // <base_dir>/replication-notify-fifo
   std::string socket_path;  // <base_dir>/replication-notify
+  std::string replicator_doveadm_path;  // <base_dir>/replicator-doveadm
   Millis sync_timeout_ms = 0;  // replication_sync_timeout; 0 = asynchronous only
   NotifyCoalescer coalescer;
   struct timeout* to = nullptr;  // fires at coalescer.due_at()
@@ -138,12 +143,38 @@ bool sync_replicate(ReplicationUser* ruser) {
   return false;
 }
 
+// A dsync of this user ran in this process (doveadm sync/backup/dsync-server;
+// user->dsyncing is set after mail_user_created). The changes it applied here
+// are invisible to the dsync state the local replicator stored, so tell it to
+// drop that state (src/notify/dsync-done-notify.h); Dovecot 2.4 has no
+// dsync-server -U to do this.
+void report_dsync_done(ReplicationUser* ruser) {
+  struct mail_user* user = ruser->user;
+  const DsyncDoneResult res = send_dsync_done_notify(ruser->replicator_doveadm_path, user->username,
+                                                     kDsyncDoneTimeoutMs, g_clock);
+  switch (res.outcome) {
+    case DsyncDoneOutcome::kSent:
+      e_debug(user->event, "replication: told the replicator that dsync ran");
+      return;
+    case DsyncDoneOutcome::kNoReplicator:
+      e_debug(user->event, "replication: no replicator at %s", ruser->replicator_doveadm_path.c_str());
+      return;
+    case DsyncDoneOutcome::kFailed:
+      e_warning(user->event,
+                "replication: %s - the replicator's next sync of this user may undo "
+                "changes this dsync applied; run `doveadm replicator replicate -f %s`",
+                res.detail.c_str(), user->username);
+      return;
+  }
+}
+
 void replication_user_deinit(struct mail_user* user) {
   ReplicationUser* ruser = user_context(user);
   const union mail_user_module_context module_ctx = ruser->module_ctx;
   if (ruser->to != nullptr) timeout_remove(&ruser->to);
   const Priority pending = ruser->coalescer.take_all();
   if (pending != Priority::kNone) write_priority(ruser, pending, true);
+  if (user_dsyncing(user)) report_dsync_done(ruser);
   MODULE_CONTEXT_UNSET(user, replication_user_module);
   delete ruser;
   module_ctx.super.deinit(user);
@@ -192,6 +223,7 @@ void user_created(struct mail_user* user) noexcept {
   const std::string base_dir = user_base_dir(user);
   ruser->fifo_path = base_dir + "/" + kFifoName;
   ruser->socket_path = base_dir + "/" + kSocketName;
+  ruser->replicator_doveadm_path = base_dir + "/" + kReplicatorDoveadmName;
   ruser->sync_timeout_ms = sync_timeout_ms;
 
   struct mail_user_vfuncs* v = user->vlast;

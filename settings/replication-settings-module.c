@@ -89,8 +89,14 @@ static const struct setting_keyvalue replicator_service_settings_defaults[] = {
 	{ "unix_listener/replicator/mode", "0600" },
 	{ "unix_listener/replicator/user", "$SET:default_internal_user" },
 
+	/* 0660 for the mail processes' group: the replication plugin in every
+	   doveadm process that ran a dsync sends NOTIFY here (as the mail user),
+	   so the replicator drops the user's stale dsync state (2.4 has no
+	   dsync-server -U). The same reach as 2.3, where our conf.d gives
+	   this listener to $mail_uid. */
 	{ "unix_listener/replicator-doveadm/path", "replicator-doveadm" },
-	{ "unix_listener/replicator-doveadm/mode", "0600" },
+	{ "unix_listener/replicator-doveadm/mode", "0660" },
+	{ "unix_listener/replicator-doveadm/group", "$SET:default_internal_group" },
 
 	{ "unix_listener/replication-notify/path", "replication-notify" },
 	{ "unix_listener/replication-notify/mode", "0660" },

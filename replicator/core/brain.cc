@@ -632,7 +632,13 @@ void Brain::notify_synced(std::string_view username, bool full, std::string_view
     u.last_fast_sync = now;
     u.last_update = now;
     if (full) u.last_full_sync = now;
-    if (!state.empty()) u.state = std::string(state);
+    // Empty state: a dsync we may not have started ran on this user here (our
+    // plugin in its doveadm process reports every dsync; a 2.3 dsync-server -U
+    // sends it when a full resync is needed). The stored state no longer
+    // describes the mailboxes, and an incremental sync from it would undo what
+    // that dsync applied: drop it. If it was our own running dsync, the state
+    // that dsync returns is stored when it finishes.
+    u.state = std::string(state);
   });
   state_.mark_dirty(username);
 }

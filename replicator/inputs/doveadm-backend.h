@@ -42,7 +42,9 @@ class DoveadmBackend {
   virtual void add(std::string_view mask, std::function<void(Status)> done) = 0;
   // REMOVE: false when unknown.
   virtual bool remove(std::string_view username) = 0;
-  // NOTIFY from a replica's dsync-server -U: the user was just synced.
+  // NOTIFY: a dsync of the user ran on this node (a 2.3 dsync-server -U with
+  // its state, or our plugin with an empty state). An empty state drops the
+  // stored one: it no longer describes the mailboxes.
   virtual void notify_synced(std::string_view username, bool full, std::string_view state) = 0;
 };
 

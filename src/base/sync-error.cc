@@ -28,4 +28,26 @@ bool sync_error_is_destination_down(SyncErrorKind kind) {
          kind == SyncErrorKind::kSshAuthFailed;
 }
 
+bool sync_error_may_have_changed_mail(SyncErrorKind kind) {
+  switch (kind) {
+    case SyncErrorKind::kNone:
+    case SyncErrorKind::kConnectRefused:
+    case SyncErrorKind::kAuthFailed:
+    case SyncErrorKind::kTlsVerifyFailed:
+    case SyncErrorKind::kLockTimeout:
+    case SyncErrorKind::kNoUser:
+    case SyncErrorKind::kNoReplicate:
+    case SyncErrorKind::kNoReplica:
+    case SyncErrorKind::kLocalDoveadm:
+    case SyncErrorKind::kHostNotFound:
+    case SyncErrorKind::kSshAuthFailed:
+      return false;
+    case SyncErrorKind::kRemoteError:
+    case SyncErrorKind::kTimeout:
+    case SyncErrorKind::kProtocol:
+      return true;
+  }
+  return true;
+}
+
 }  // namespace drepl

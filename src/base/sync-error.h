@@ -35,6 +35,14 @@ std::string_view sync_error_kind_to_string(SyncErrorKind kind);
 // kTlsVerifyFailed, kSshAuthFailed.
 bool sync_error_is_destination_down(SyncErrorKind kind);
 
+// False for kinds that say dsync never reached the mailboxes (nothing was
+// connected, authenticated or locked: kConnectRefused, kAuthFailed,
+// kTlsVerifyFailed, kLockTimeout, kLocalDoveadm, kHostNotFound,
+// kSshAuthFailed, and kNone/kNoUser/kNoReplicate/kNoReplica); true for the
+// rest (kRemoteError, kTimeout, kProtocol): the failed dsync may have applied
+// part of its changes, so the user's stored dsync state is stale.
+bool sync_error_may_have_changed_mail(SyncErrorKind kind);
+
 struct SyncError {
   SyncErrorKind kind = SyncErrorKind::kNone;
   std::string text;  // one line, safe to log: never holds a password or dsync state

@@ -61,7 +61,8 @@ struct RemoveCommand { std::string username; };      // REMOVE\t<user>
 struct NotifyCommand {                               // NOTIFY\t<user>\t<flags>\t<state>
   std::string username;
   bool full = false;   // first character of flags is 'f'
-  std::string state;   // may be empty (full resync needed): keep the stored one
+  std::string state;   // may be empty (full resync needed, or our plugin reporting a
+                       // dsync): the replicator then drops its stored state
 };
 
 using DoveadmCommand = std::variant<StatusOverviewCommand, StatusUsersCommand,

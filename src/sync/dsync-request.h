@@ -10,7 +10,9 @@
 // failure says its cause. Unlike stock 2.3 we never pass -d (use
 // mail_replica) or -U (replicator notify): Dovecot 2.4 removed both, so the
 // user's mail_replica is passed as the explicit destination, the last
-// positional argument. Every field is tab-escaped; for the usual values
+// positional argument. What -U did (the replica's replicator learning that a
+// dsync ran, so it does not sync again from a stale state) our plugin does
+// for every dsync (src/notify/dsync-done-notify.h). Every field is tab-escaped; for the usual values
 // (base64 state, plain options) that is byte-identical to stock.
 #pragma once
 

@@ -496,7 +496,8 @@ bool ReplicatorQueue::begin_sync(ReplicatorUser& user) {
 void ReplicatorQueue::finish_sync(ReplicatorUser& user, bool success, std::string_view new_state,
                                   const SyncError& error) {
   if (success) {
-    if (!new_state.empty()) user.state.assign(new_state.data(), new_state.size());
+    // An empty state means dsync wants a full resync: never keep the old one.
+    user.state.assign(new_state.data(), new_state.size());
     user.last_successful_sync = impl_->clock.now();
     user.last_sync_failed = false;
     user.consecutive_failures = 0;
@@ -510,8 +511,13 @@ void ReplicatorQueue::finish_sync(ReplicatorUser& user, bool success, std::strin
     user.last_error = error;
   } else {
     user.last_sync_failed = true;
-    // The state is kept, so without this a failed full sync would be retried
-    // as an incremental one.
+    // A dsync that failed midway may have applied part of its changes: an
+    // incremental retry from the old state would replay them as new and undo
+    // what users changed since (a removed keyword would come back). Failures
+    // before dsync touched any mailbox keep the state.
+    if (sync_error_may_have_changed_mail(error.kind)) user.state = CompactString();
+    // Without this a failed full sync with a kept state would be retried as an
+    // incremental one.
     if (user.full_sync_running) user.full_sync_retry = true;
     if (user.consecutive_failures != std::numeric_limits<std::uint32_t>::max()) {
       user.consecutive_failures++;

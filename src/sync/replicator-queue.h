@@ -212,12 +212,13 @@ class ReplicatorQueue {
   // Returns true when the sync must be full (-f).
   bool begin_sync(ReplicatorUser& user);
   // finish_sync(): records the outcome and pushes the user back.
-  // On success: state = new_state (kept if new_state is empty),
+  // On success: state = new_state (empty = none: dsync asked for a full resync),
   // last_successful_sync = now, failed cleared, failures reset, last_error
   // cleared.
   // On failure with kind kNoReplicate or kNoReplica: never_sync = true, not
   // counted as failed, last_error = error (informational).
-  // On any other failure: the previous state is KEPT (stock dropped it),
+  // On any other failure: the previous state is dropped when
+  // sync_error_may_have_changed_mail(kind) (as stock always did), else kept;
   // last_sync_failed = true, consecutive_failures++, last_error = error, and
   // if the failed sync was full, full_sync_retry is set so the retry is full.
   // (kNoUser: the brain should remove() the user instead.)

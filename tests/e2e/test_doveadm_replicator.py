@@ -582,6 +582,13 @@ class T2Pairs(Base):
 
     def test_3_replicate_vs_full(self):
         a = self.a
+        # B's sync of s1 into A dropped A's dsync state (stale after it): one
+        # plain replicate first gives A a state its next sync starts from.
+        before = raw_user(a, "s1")
+        self._next_second(max(before["last_full_sync"], before["last_successful_sync"]))
+        t0 = int(time.time())
+        self.assertEqual(run(a, "replicator", "replicate", "s1")[:2], (0, "1 users updated\n"))
+        self._synced_after("s1", t0)
         before = raw_user(a, "s1")
         self._next_second(max(before["last_full_sync"], before["last_successful_sync"]))
         t1 = int(time.time())
@@ -628,8 +635,12 @@ class T2Pairs(Base):
 
         # in flight, one per dsync type: hi has a state (incremental), hf is forced
         # full, hn has no state but a recent full sync (NOTIFY from a replica): normal
+        # (hi's state from the set-up may have been dropped by B's sync of hi
+        # into A; a NOTIFY with a state gives it one: the replica never answers)
         c = Raw(a)
         c.send(b"NOTIFY\thn\tf\t\n")
+        self.assertEqual(c.line(), "+")
+        c.send(b"NOTIFY\thi\t\tAQAAAA==\n")
         self.assertEqual(c.line(), "+")
         c.close()
         t_hold = time.monotonic()

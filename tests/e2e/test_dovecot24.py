@@ -13,7 +13,8 @@ node has replication_sync_timeout = 2 s.
 
   test_01  APPEND on A appears on B, and on B appears on A
   test_02  flags and expunge replicate both ways (each change on the node that made
-           the message's last change; 02b/02c: known bug, expected failures)
+           the message's last change); 02b/02c: a keyword removal / an expunge on
+           the other node after a flag change reaches the origin and stays
   test_03  CREATE / RENAME / DELETE both ways
   test_04  sync-on-save: an APPEND on either node returns with the message
            already on the other (checked once, right after APPEND returns)
@@ -179,11 +180,10 @@ class Dovecot24Pair(unittest.TestCase):
             wait(lambda: m not in dst.messages("bob"), 20,
                  "expunge on %s on %s" % (src.name, dst.name))
 
-    @unittest.expectedFailure
     def test_02b_keyword_removed_on_the_other_node(self):
-        """KNOWN BUG (2.3 pairs with our replicator too; stock 2.3 passes): a keyword
-        set on A and removed on B comes back on B after the next sync. Remove the
-        decorator once fixed (an unexpected success fails this suite)."""
+        """A keyword set on A and removed on B must not come back: B's replicator
+        drops its dsync state once A's dsync ran on B (the plugin's NOTIFY), so its
+        next sync does not replay A's change."""
         p = pair()
         m = mid("kw-cross")
         p.a.append("bob", m)
@@ -194,12 +194,13 @@ class Dovecot24Pair(unittest.TestCase):
         p.wait_quiet(timeout=60)
         p.b.store("bob", m, "-FLAGS", "$Label2")
         wait(lambda: "$Label2" not in p.a.messages("bob")[m], 10, "keyword removal on a")
+        p.wait_quiet(timeout=60)  # every sync it caused has run: still gone on both
+        for n in p.nodes:
+            self.assertNotIn("$Label2", n.messages("bob")[m], "keyword back on %s" % n.name)
 
-    @unittest.expectedFailure
     def test_02c_expunge_on_the_other_node_after_a_flag_change(self):
-        """KNOWN BUG (seen on the 2.4 and the mixed pair, same family as 02b): flags
-        changed on A and synced to B, then the message expunged on B: the expunge
-        does not reach A. Remove the decorator once fixed."""
+        """Flags changed on A and synced to B, then the message expunged on B: the
+        expunge reaches A (same cause as 02b)."""
         p = pair()
         m = mid("xp-cross")
         p.a.append("bob", m)
@@ -210,6 +211,9 @@ class Dovecot24Pair(unittest.TestCase):
         p.wait_quiet(timeout=60)
         p.b.expunge("bob", m)
         wait(lambda: m not in p.a.messages("bob"), 10, "expunge on b on a")
+        p.wait_quiet(timeout=60)
+        for n in p.nodes:
+            self.assertNotIn(m, n.messages("bob"), "message back on %s" % n.name)
 
     def test_03_mailboxes_both_ways(self):
         p = pair()

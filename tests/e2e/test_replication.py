@@ -3,6 +3,8 @@
 
 Proves over IMAP that APPEND, flag changes, EXPUNGE and mailbox CREATE/RENAME/DELETE
 replicate A->B and B->A, each within DEADLINE seconds (polled, no fixed sleeps); that
+a keyword removal or an expunge on one node after the other node's flag change
+reaches that node and is not undone by either node's next sync (test_08a/08b); that
 the pair converges to identical state; that in our mode only our daemon and plugin run
 (no stock replicator/aggregator process, stock plugin never mapped); and that neither
 log has a Panic or Fatal line, start-up and shutdown included.
@@ -216,6 +218,50 @@ class T1Replication(PairCase):
 
     def test_08_mailboxes_b_to_a(self):
         self._mailboxes("B->A")
+
+    def _cross(self, direction, change, check):
+        """A message from src reaches dst; src sets \\Flagged $Label2 on it and that
+        reaches dst; then dst makes `change`, which must reach src and stay on dst
+        through the syncs that follow (each node's replicator keeps a dsync state:
+        one from before the other node's dsync would undo the change)."""
+        src, dst = _nodes(direction)
+        mid = "cross-%s@e2e" % uuid.uuid4().hex[:12]
+        self.settle()
+        src.append(USER, mid)
+        self.converge("cross APPEND %s" % direction, lambda: mid in _msgs(dst))
+        self.settle()
+        src.store(USER, mid, "+FLAGS", r"\Flagged $Label2")
+        self.converge("cross flags %s" % direction,
+                      lambda: {r"\Flagged", "$Label2"} <= _msgs(dst).get(mid, set()))
+        self.settle()
+        change(dst, mid)
+        back = "%s->%s" % tuple(reversed(direction.split("->")))
+        self.converge("cross %s %s" % (check.__name__, back), lambda: check(src, mid))
+        self.settle()
+        # Still true on both nodes once every sync it caused has run.
+        self.assertTrue(check(src, mid), "undone on the origin node")
+        self.assertTrue(check(dst, mid), "undone on the node that made the change")
+
+    @staticmethod
+    def _drop_label(node, mid):
+        node.store(USER, mid, "-FLAGS", "$Label2")
+
+    @staticmethod
+    def label_removed(node, mid):
+        flags = _msgs(node).get(mid)
+        return flags is not None and "$Label2" not in flags and r"\Flagged" in flags
+
+    @staticmethod
+    def expunged(node, mid):
+        return mid not in _msgs(node)
+
+    def test_08a_keyword_set_on_one_node_removed_on_the_other(self):
+        for direction in ("A->B", "B->A"):
+            self._cross(direction, self._drop_label, self.label_removed)
+
+    def test_08b_expunge_after_the_other_nodes_flag_change(self):
+        for direction in ("A->B", "B->A"):
+            self._cross(direction, lambda n, m: n.expunge(USER, m), self.expunged)
 
     def test_09_converged(self):
         """Both nodes end with the same mailboxes, messages and flags (\\Recent aside)."""

@@ -187,14 +187,15 @@ TEST_F(BrainTest, UserMissingFromUserdbOrNoUserReplyIsRemoved) {
   EXPECT_EQ(commands_.size(), 1u);
 }
 
-TEST_F(BrainTest, FailureKeepsStateAndMarksFailed) {
+TEST_F(BrainTest, FailedDsyncDropsStateAndMarksFailed) {
   userdb_fields_["fred"] = "home=/h\tmail_replica=maildir:/nonexistent";  // no TCP probe
   brain_->start();
   queue_.modify(queue_.get("fred"), [](ReplicatorUser& u) { u.state = "OLD"; });
   reply_for_["fred"] = "+\nX\t\n-TEMPFAIL\n";
   brain_->notify("fred", Priority::kHigh);
   ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("fred")->last_sync_failed; }));
-  EXPECT_EQ(queue_.lookup("fred")->state, "OLD");
+  // The dsync ran and failed: it may have applied part of its changes.
+  EXPECT_EQ(queue_.lookup("fred")->state, "");
   EXPECT_EQ(queue_.lookup("fred")->last_error.kind, SyncErrorKind::kRemoteError);
 }
 
@@ -220,7 +221,9 @@ TEST_F(BrainTest, RepeatedDesyncRunsOneWayOnceThenTwoWay) {
   ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("gina")->state == "STATE2"; }));
   ASSERT_EQ(commands_.size(), 4u);
   EXPECT_EQ(commands_[0], two_way_old);
-  EXPECT_EQ(commands_[1], two_way_old);
+  // The desynced run reached the mailboxes: its old state is dropped
+  // (sync_error_may_have_changed_mail), so the retry is stateless.
+  EXPECT_EQ(commands_[1], "\tgina\tsync\t-N\t-l\t30\t-s\t\tmaildir:/nonexistent");
   EXPECT_EQ(commands_[2], "\tgina\tsync\t-N\t-l\t30\t-1\t-s\t\tmaildir:/nonexistent");
   EXPECT_EQ(commands_[3], "\tgina\tsync\t-N\t-l\t30\t-s\t\tmaildir:/nonexistent");
   EXPECT_FALSE(queue_.lookup("gina")->last_sync_failed);
@@ -487,6 +490,41 @@ TEST_F(BrainTest, DoveadmCommands) {
   brain_->add("newbie", [&](Status st) { added = st.has_value(); });
   EXPECT_TRUE(added);
   EXPECT_NE(queue_.lookup("newbie"), nullptr);
+}
+
+// A dsync this replicator did not start (the peer's replicator syncing into
+// this node, an admin's `doveadm sync`) makes the stored state stale: the next
+// incremental sync would replay the changes it applied here as if they were
+// new and undo later ones (a keyword removed here came back, an expunge here
+// never reached the peer). Our plugin reports such a dsync with NOTIFY and an
+// empty state: the stored state is dropped, the next sync is stateless.
+TEST_F(BrainTest, NotifyWithoutStateDropsTheStoredState) {
+  userdb_fields_["nina"] = "home=/h";
+  reply_for_["nina"] = kOk;
+  brain_->start();
+  brain_->notify("nina", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("nina")->last_successful_sync != 0; }));
+  ASSERT_EQ(queue_.lookup("nina")->state, "STATE2");
+  brain_->notify_synced("nina", false, "");
+  EXPECT_EQ(queue_.lookup("nina")->state, "");
+  handled_.clear();
+  brain_->notify("nina", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return commands_.size() == 2; }));
+  EXPECT_EQ(commands_[1], "\tnina\tsync\t-N\t-l\t30\t-s\t\ttcp:global:1");
+}
+
+// While this replicator's own dsync of the user runs, NOTIFY without a state
+// comes from that very dsync (the plugin in its doveadm process): the state
+// the dsync returns is current and is kept.
+TEST_F(BrainTest, NotifyWithoutStateDuringOwnDsyncKeepsItsResult) {
+  userdb_fields_["olga"] = "home=/h";
+  brain_->start();
+  brain_->notify("olga", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.count("olga") != 0; }));
+  brain_->notify_synced("olga", false, "");
+  answer("olga", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return brain_->running() == 0; }));
+  EXPECT_EQ(queue_.lookup("olga")->state, "STATE2");
 }
 
 TEST_F(BrainTest, ShutdownAnswersWaitersAndStopsDsyncs) {

@@ -498,7 +498,9 @@ TEST(QueueFailures, RepeatedFailuresBackOffAndChangeRetriesAtOnce) {
   q.finish_sync(u, false, "", SyncError{SyncErrorKind::kRemoteError, "Remote lost mailbox GUID"});
   EXPECT_TRUE(u.last_sync_failed);
   EXPECT_EQ(u.consecutive_failures, 1u);
-  EXPECT_EQ(u.state, "OLDSTATE");  // bug 5 fixed: state kept
+  // The failed dsync may have applied part of its changes: an incremental
+  // retry from OLDSTATE could undo later changes, so the state is dropped.
+  EXPECT_EQ(u.state, "");
   EXPECT_EQ(u.last_error.kind, SyncErrorKind::kRemoteError);
   EXPECT_EQ(u.last_error.text, "Remote lost mailbox GUID");
   EXPECT_EQ(q.next_sync_time(u), start1 + 300);
@@ -536,13 +538,24 @@ TEST(QueueFailures, RepeatedFailuresBackOffAndChangeRetriesAtOnce) {
   EXPECT_EQ(u.last_successful_sync, clock.now());
   EXPECT_EQ(u.last_error.kind, SyncErrorKind::kNone);
   EXPECT_EQ(u.last_error.text, "");
-  // Success with an empty state keeps the old one.
+  // A failure before dsync reached any mailbox keeps the state.
+  ASSERT_EQ(q.pop(), nullptr);
+  q.update(u, Priority::kHigh);
+  ASSERT_EQ(q.pop(), &u);
+  q.begin_sync(u);
+  q.finish_sync(u, false, "", SyncError{SyncErrorKind::kConnectRefused, "refused"});
+  EXPECT_EQ(u.state, "NEWSTATE");
+  q.update(u, Priority::kHigh);
+  ASSERT_EQ(q.pop(), &u);
+  q.begin_sync(u);
+  q.finish_sync(u, true, "NEWSTATE", SyncError{});
+  // Success with an empty state (dsync wants a full resync) drops the old one.
   ASSERT_EQ(q.pop(), nullptr);
   q.update(u, Priority::kHigh);
   ASSERT_EQ(q.pop(), &u);
   q.begin_sync(u);
   q.finish_sync(u, true, "", SyncError{});
-  EXPECT_EQ(u.state, "NEWSTATE");
+  EXPECT_EQ(u.state, "");
   EXPECT_EQ(q.check_invariants_for_test(), "");
 }
 

@@ -64,6 +64,7 @@ void hook_transaction_commit(void* txn, struct mail_transaction_commit_changes* 
   facts.sync_wait_enabled = user_sync_wait_enabled(ctx->user);
   struct mail_user* user = ctx->user;
   delete ctx;
+  if (dsync_applied_change(facts)) user_dsync_changed(user);
   user_notify(user, transaction_priority(facts));
 }
 
@@ -72,6 +73,7 @@ void hook_transaction_rollback(void* txn) noexcept {
 }
 
 void notify_mailbox_change(struct mail_user* user) {
+  if (user_dsyncing(user)) user_dsync_changed(user);
   user_notify(user, mailbox_change_priority(user_dsyncing(user)));
 }
 

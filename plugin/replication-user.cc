@@ -37,6 +37,7 @@ struct ReplicationUser {
   NotifyCoalescer coalescer;
   struct timeout* to = nullptr;  // fires at coalescer.due_at()
   Millis to_due = 0;
+  bool dsync_change_reported = false;  // user_dsync_changed() sent its NOTIFY
 
   explicit ReplicationUser(const MillisClock& clock) : module_ctx(), coalescer(clock) {}
 };
@@ -143,11 +144,14 @@ bool sync_replicate(ReplicationUser* ruser) {
   return false;
 }
 
-// A dsync of this user ran in this process (doveadm sync/backup/dsync-server;
-// user->dsyncing is set after mail_user_created). The changes it applied here
-// are invisible to the dsync state the local replicator stored, so tell it to
-// drop that state (src/notify/dsync-done-notify.h); Dovecot 2.4 has no
-// dsync-server -U to do this.
+// A dsync of this user applied a change in this process (doveadm
+// sync/backup/dsync-server; user->dsyncing is set after mail_user_created).
+// The change is invisible to the dsync state the local replicator stored, so
+// tell it to drop that state (src/notify/dsync-done-notify.h); Dovecot 2.4
+// has no dsync-server -U to do this. Sent at the first change, not at the end
+// of the session: a reused doveadm-server (service replicator-dsync) may
+// deinit the user after its reply, and a late NOTIFY would drop the fresh
+// state of our own sync.
 void report_dsync_done(ReplicationUser* ruser) {
   struct mail_user* user = ruser->user;
   const DsyncDoneResult res = send_dsync_done_notify(ruser->replicator_doveadm_path, user->username,
@@ -174,7 +178,6 @@ void replication_user_deinit(struct mail_user* user) {
   if (ruser->to != nullptr) timeout_remove(&ruser->to);
   const Priority pending = ruser->coalescer.take_all();
   if (pending != Priority::kNone) write_priority(ruser, pending, true);
-  if (user_dsyncing(user)) report_dsync_done(ruser);
   MODULE_CONTEXT_UNSET(user, replication_user_module);
   delete ruser;
   module_ctx.super.deinit(user);
@@ -256,6 +259,13 @@ void user_notify(struct mail_user* user, Priority priority) noexcept {
     write_priority(ruser, priority, false);
   }
   schedule(ruser);
+}
+
+void user_dsync_changed(struct mail_user* user) noexcept {
+  ReplicationUser* ruser = user_context(user);
+  if (ruser == nullptr || ruser->dsync_change_reported) return;
+  ruser->dsync_change_reported = true;
+  report_dsync_done(ruser);
 }
 
 void users_global_deinit() noexcept {

@@ -35,6 +35,15 @@ bool user_sync_wait_enabled(struct mail_user* user) noexcept;
 // written to the FIFO.
 void user_notify(struct mail_user* user, Priority priority) noexcept;
 
+// dsync applied a change to this user's mail in this process (a dsync
+// transaction with changes, or a mailbox create/delete/rename/subscribe
+// while dsyncing): the first time per user session, tells the local
+// replicator to drop its stale dsync state (NOTIFY with an empty state on
+// replicator-doveadm, waiting at most 1 s for "+"). On the dsync master side
+// (a sync our replicator runs) that happens before the sync's reply, whose
+// fresh state then wins; a dsync that changes nothing here sends nothing.
+void user_dsync_changed(struct mail_user* user) noexcept;
+
 // Plugin deinit: closes the process-wide FIFO writer.
 void users_global_deinit() noexcept;
 

@@ -10,6 +10,11 @@ Priority transaction_priority(const TransactionFacts& facts) {
   return facts.sync_wait_enabled ? Priority::kSync : Priority::kHigh;
 }
 
+bool dsync_applied_change(const TransactionFacts& facts) {
+  if (!facts.sync_transaction && !facts.dsyncing) return false;
+  return facts.has_new_mail || (facts.changes_mask & ~change_bits::kOthers) != 0;
+}
+
 Priority mailbox_change_priority(bool dsyncing) {
   return dsyncing ? Priority::kNone : Priority::kLow;
 }

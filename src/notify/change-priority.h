@@ -56,6 +56,12 @@ struct TransactionFacts {
 //                                                            when sync_wait_enabled
 Priority transaction_priority(const TransactionFacts& facts);
 
+// True when the transaction is dsync applying a change here (sync_transaction
+// or dsyncing, with new mail or a change bit other than kOthers): the local
+// replicator's dsync state of the user no longer describes this mailbox
+// (the plugin then sends NOTIFY with an empty state, dsync-done-notify.h).
+bool dsync_applied_change(const TransactionFacts& facts);
+
 // Priority for a mailbox create, delete, rename or (un)subscribe: kLow, or
 // kNone when the user is dsyncing (dsync applies those from the other replica).
 Priority mailbox_change_priority(bool dsyncing);

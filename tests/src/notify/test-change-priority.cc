@@ -25,6 +25,25 @@ TEST(ChangePriority, VisibleChangesWithoutNewMailAreLow) {
   }
 }
 
+TEST(ChangePriority, DsyncAppliedChangeOnlyForDsyncWithRealChanges) {
+  for (bool sync_transaction : {false, true}) {
+    for (bool dsyncing : {false, true}) {
+      const bool dsync = sync_transaction || dsyncing;
+      TransactionFacts f;
+      f.sync_transaction = sync_transaction;
+      f.dsyncing = dsyncing;
+      EXPECT_FALSE(dsync_applied_change(f)) << "nothing changed";
+      f.changes_mask = change_bits::kOthers;
+      EXPECT_FALSE(dsync_applied_change(f)) << "only invisible changes";
+      f.changes_mask = change_bits::kKeywords;
+      EXPECT_EQ(dsync_applied_change(f), dsync) << sync_transaction << dsyncing;
+      f.changes_mask = 0;
+      f.has_new_mail = true;
+      EXPECT_EQ(dsync_applied_change(f), dsync) << sync_transaction << dsyncing;
+    }
+  }
+}
+
 TEST(ChangePriority, OnlyInvisibleChangesSendNothing) {
   TransactionFacts f;
   EXPECT_EQ(transaction_priority(f), Priority::kNone);

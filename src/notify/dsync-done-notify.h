@@ -1,15 +1,18 @@
 // src/notify/dsync-done-notify.h: the mail plugin's report that a dsync of a
-// user ran in this process (doveadm sync, backup or dsync-server), sent to the
-// local replicator when the mail user is deinitialised:
+// user changed mail in this process (doveadm sync, backup or dsync-server),
+// sent to the local replicator at the first change dsync applies in the
+// session (dsync_applied_change() in change-priority.h; not at user deinit,
+// which a reused doveadm-server may reach only after its reply):
 //
 //   connect  $base_dir/replicator-doveadm   (UNIX stream socket)
 //   send     VERSION\treplicator-doveadm-client\t1\t0\nNOTIFY\tTE(user)\t\t\n
 //   receive  "+\n" (then close)
 //
 // Unlike 2.3's `dsync-server -U` we wait for the "+": then our replicator has
-// handled the NOTIFY before this doveadm process answers the dsync it serves,
-// so for a dsync our replicator started (the sending side runs on this node
-// too) the NOTIFY always comes first and the state in the dsync's reply wins.
+// handled the NOTIFY before this doveadm process goes on with the dsync, so
+// for a dsync our replicator started (the sending side runs on this node too)
+// the NOTIFY always comes before the reply and the state in the reply wins.
+// A dsync that changes nothing here sends nothing.
 //
 // The empty state tells our replicator that the dsync state it stored for the
 // user no longer describes the mailboxes (the changes that dsync applied here

@@ -90,12 +90,15 @@ void DsyncReplyParser::feed_pre(std::string_view bytes) {
   pre_.append(bytes);
   while (!in_stream_ && stage_ != Stage::kDone) {
     std::size_t nl = pre_.find('\n');
-    if (nl == std::string::npos) {
-      if (pre_.size() > kMaxPreBytes) {
-        fail(SyncErrorKind::kProtocol, "Unexpected handshake: " + quote(pre_));
-      }
+    // A handshake line over kMaxPreBytes fails whether or not its LF has
+    // arrived yet: the outcome must not depend on how the bytes were split.
+    const std::size_t line_len = nl == std::string::npos ? pre_.size() : nl;
+    if (line_len > kMaxPreBytes) {
+      fail(SyncErrorKind::kProtocol,
+           "Unexpected handshake: " + quote(std::string_view(pre_).substr(0, line_len)));
       return;
     }
+    if (nl == std::string::npos) return;
     std::string_view line(pre_.data(), nl);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!multiplexed_ && line.substr(0, 23) == "VERSION\tdoveadm-client\t") {

@@ -84,6 +84,20 @@ TEST(DsyncReply, HandshakeErrors) {
   EXPECT_EQ(twice.error.text, "Unexpected handshake: VERSION\tdoveadm-client\t1\t2");
 }
 
+TEST(DsyncReply, OverLongHandshakeLineFailsHoweverItIsSplit) {
+  // A VERSION line of 2000 bytes: refused whole, and refused when its LF
+  // comes in a later read (found by fuzz-dsync-reply: the kind differed).
+  std::string line = "VERSION\tdoveadm-client\t" + std::string(2000, 'x');
+  auto whole = parse_all(line + "\n+\nS\t\n+\n");
+  EXPECT_EQ(whole.error.kind, SyncErrorKind::kProtocol);
+  DsyncReplyParser p;
+  p.feed(line);
+  p.feed("\n+\nS\t\n+\n");
+  p.finish_eof();
+  EXPECT_EQ(p.result().error.kind, SyncErrorKind::kProtocol);
+  EXPECT_EQ(p.result().error.text.substr(0, 22), "Unexpected handshake: ");
+}
+
 TEST(DsyncReply, InvalidThirdLine) {
   auto r = parse_all("+\nS\t\nwhat\n");
   EXPECT_EQ(r.error.kind, SyncErrorKind::kProtocol);

@@ -346,7 +346,8 @@ class T2Processes(PairCase):
                     continue
                 self.assertNotIn(dovepair.STOCK_REPLICATOR, exes, desc)
                 self.assertNotIn(dovepair.STOCK_AGGREGATOR, exes, desc)
-                ours = [i for i in procs if i["exe"] == our_daemon]
+                # replicator.asan: the sanitizer stage's build of the same daemon
+                ours = [i for i in procs if i["exe"] in (our_daemon, our_daemon + ".asan")]
                 repl = [i for i in ours if "--aggregator" not in i["cmdline"]]
                 self.assertEqual(len(repl), 1, "want exactly one replicator (ours):\n" + desc)
                 dovepair.wait_until(

@@ -23,16 +23,12 @@ import subprocess
 import sys
 import time
 import unittest
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dovepair  # noqa: E402
 import faultkit  # noqa: E402
 import test_faults  # noqa: E402
 from faultkit import status_detail  # noqa: E402
-from test_metrics import scrape  # noqa: E402
-
-P = "dovecot_replicator_"
 
 
 class ErrorKinds(test_faults.PairTest):
@@ -48,24 +44,11 @@ class ErrorKinds(test_faults.PairTest):
     ])}
 
     def fail_and_check(self, user, kind, cause_words, replica):
-        a = self.pair.a
-        series = P + 'syncs_failed_total{kind="%s"}' % kind
-        before = scrape(a).get(series, 0)
-        log_before = faultkit.log_size(a)
-        a.append(user, "%s-%s@e2e" % (user, uuid.uuid4().hex[:8]))
-
-        def failed():
-            r = status_detail(a, user).get(user)
-            return r and r["failed"] == 1 and r
-        row, secs = test_faults.wait(failed, 30, "%s failed" % user)
-        self.timing("%s failed as %s" % (user, row["error_kind"]), secs)
-        self.assertEqual(row["error_kind"], kind, row)
-        for w in cause_words:
-            self.assertIn(w, row["last_error"], row)
-        self.assertGreaterEqual(scrape(a).get(series, 0), before + 1, series)
+        """PairTest.fail_and_check, and exactly one log line naming the replica."""
+        row, log = super().fail_and_check(user, kind, cause_words)
         pattern = re.compile(r"replication\(%s\): dsync to %s failed \(%s\): " % (
             re.escape(user), re.escape(replica), kind))
-        lines = [l for l in a.log_text()[log_before:].splitlines() if pattern.search(l)]
+        lines = [l for l in log if pattern.search(l)]
         self.assertEqual(len(lines), 1, lines)
         return row
 

@@ -155,6 +155,29 @@ class PairTest(unittest.TestCase):
     def timing(self, name, secs):
         STATE["timings"].append(("%s: %s" % (type(self).__name__, name), secs))
 
+    def fail_and_check(self, user, kind, cause_words):
+        """Appends a message for `user` on A and waits until its sync failed with
+        error kind `kind`: STATUS-DETAIL's row (kind, every cause word in
+        last_error) and the metric syncs_failed_total{kind} grown by one.
+        Returns (row, A's log lines written meanwhile) for the caller's log check."""
+        from test_metrics import scrape  # test_metrics is not needed by the other tests
+        a = self.pair.a
+        series = 'dovecot_replicator_syncs_failed_total{kind="%s"}' % kind
+        before = scrape(a).get(series, 0)
+        log_before = faultkit.log_size(a)
+        a.append(user, "%s-%s@e2e" % (user, uuid.uuid4().hex[:8]))
+
+        def failed():
+            r = faultkit.status_detail(a, user).get(user)
+            return r and r["failed"] == 1 and r
+        row, secs = wait(failed, 30, "%s failed" % user)
+        self.timing("%s failed as %s" % (user, row["error_kind"]), secs)
+        self.assertEqual(row["error_kind"], kind, row)
+        for w in cause_words:
+            self.assertIn(w, row["last_error"], row)
+        self.assertGreaterEqual(scrape(a).get(series, 0), before + 1, series)
+        return row, a.log_text()[log_before:].splitlines()
+
 
 # --------------------------------------------------------------------------- 1
 

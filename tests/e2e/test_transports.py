@@ -51,9 +51,7 @@ import dovepair  # noqa: E402
 import faultkit  # noqa: E402
 import test_faults  # noqa: E402
 from faultkit import status_detail  # noqa: E402
-from test_metrics import scrape  # noqa: E402
 
-P = "dovecot_replicator_"
 SSHD = "/usr/sbin/sshd"
 TOOLS = (SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen", "/usr/bin/openssl")
 SSH_PORT_OFFSET = 5  # in the pair's block of 10: the pair uses +0..+3
@@ -309,25 +307,10 @@ class TransportTest(test_faults.PairTest):
         self.assertEqual(rows[user]["error_kind"], "none", rows)
 
     def fail_and_check(self, user, kind, cause_words):
-        """A change of `user` on A fails with `kind`: STATUS-DETAIL, metrics, log."""
-        a = self.pair.a
-        series = P + 'syncs_failed_total{kind="%s"}' % kind
-        before = scrape(a).get(series, 0)
-        log_before = faultkit.log_size(a)
-        a.append(user, "%s-%s@e2e" % (user, uuid.uuid4().hex[:8]))
-
-        def failed():
-            r = status_detail(a, user).get(user)
-            return r and r["failed"] == 1 and r
-        row, secs = test_faults.wait(failed, 30, "%s failed" % user)
-        self.timing("%s failed as %s" % (user, row["error_kind"]), secs)
-        self.assertEqual(row["error_kind"], kind, row)
-        for w in cause_words:
-            self.assertIn(w, row["last_error"], row)
-        self.assertGreaterEqual(scrape(a).get(series, 0), before + 1, series)
+        """PairTest.fail_and_check, and every failure log line names our replica."""
+        row, log = super().fail_and_check(user, kind, cause_words)
         pattern = re.compile(r"replication\(%s\): dsync to (\S+) failed \((\w+)\): " % re.escape(user))
-        found = [m.groups() for m in (pattern.search(l) for l in
-                                      a.log_text()[log_before:].splitlines()) if m]
+        found = [m.groups() for m in (pattern.search(l) for l in log) if m]
         self.assertTrue(found, "no failure log line for %s" % user)
         for dest, k in found:
             self.assertEqual(k, kind, found)

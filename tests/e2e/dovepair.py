@@ -1201,6 +1201,17 @@ class Pair:
         """{node name: [Panic/Fatal lines]} for nodes that have any."""
         return {n.name: l for n in self.nodes for l in [n.bad_log_lines()] if l}
 
+    def stop_after_tests(self, failed):
+        """Stops the pair at the end of a test module/class; when a test failed,
+        first prints the replicators' status and the logs' tails to stderr."""
+        if failed:
+            try:
+                print(self.status_text(), file=sys.stderr)
+            except Exception as e:  # noqa: BLE001 - diagnostics only
+                print("status failed: %r" % e, file=sys.stderr)
+            self.dump_logs()
+        self.stop()
+
     def dump_logs(self, lines=150, file=sys.stderr):
         for n in self.nodes:
             text = n.log_text().splitlines()

@@ -118,13 +118,7 @@ class PairTest(unittest.TestCase):
         if not p:
             return
         failed = getattr(cls, "_failed", False)
-        if failed:
-            try:
-                print(p.status_text(), file=sys.stderr)
-            except Exception as e:  # noqa: BLE001 - diagnostics only
-                print("status failed: %r" % e, file=sys.stderr)
-            p.dump_logs()
-        p.stop()
+        p.stop_after_tests(failed)
         if failed or OPTS.keep:
             print("faults: %s: pair kept in %s" % (cls.__name__, p.root), file=sys.stderr)
         else:

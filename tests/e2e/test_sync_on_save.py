@@ -74,13 +74,7 @@ def tearDownModule():
     p = pair()
     if not p:
         return
-    if STATE["failed"]:
-        try:
-            print(p.status_text(), file=sys.stderr)
-        except Exception as e:  # noqa: BLE001 - diagnostics only
-            print("status failed: %r" % e, file=sys.stderr)
-        p.dump_logs()
-    p.stop()
+    p.stop_after_tests(STATE["failed"])
     if STATE["timings"]:
         print("\nsync-on-save timings:", file=sys.stderr)
         for name, secs in STATE["timings"]:

@@ -328,50 +328,52 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
                 r.error.kind == SyncErrorKind::kProtocol)) {
     auto replica = parse_mail_replica(slot.destination, settings_.doveadm_port);
     if (replica && replica->is_tcp() && replica->port != 0) {
-      slot.probing = true;
-      probe_tcp(io_, replica->host, replica->port, std::chrono::seconds(3),
-                [this, idx, run_id, username, r](TcpProbeResult probe) {
-                  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) {
-                    return;
-                  }
-                  DsyncResult refined = r;
-                  if (!probe.reachable) {
-                    refined.error.kind = probe.kind;
-                    refined.error.text = probe.error + " (" + r.error.text + ")";
-                  }
-                  finish_dsync(idx, username, refined);
-                });
+      probe_then_finish(idx, run_id, username, r, replica->host, replica->port,
+                        [](DsyncResult& refined, const TcpProbeResult& probe) {
+                          if (probe.reachable) return;
+                          refined.error.kind = probe.kind;
+                          refined.error.text = probe.error + " (" + refined.error.text + ")";
+                        });
       return;
     }
     // remote:/remoteprefix: ssh exited 255 (its own message went to Dovecot's
     // log): a closed or unresolvable ssh port, or a refused login.
     if (replica && r.ssh_failed_port != 0 &&
         (replica->kind == ReplicaKind::kRemote || replica->kind == ReplicaKind::kRemotePrefix)) {
-      slot.probing = true;
       std::uint16_t port = r.ssh_failed_port;
       std::string host = replica->host;
-      probe_tcp(io_, host, port, std::chrono::seconds(3),
-                [this, idx, run_id, username, r, host, port](TcpProbeResult probe) {
-                  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) {
-                    return;
-                  }
-                  DsyncResult refined = r;
-                  if (!probe.reachable) {
-                    refined.error.kind = probe.kind;
-                    refined.error.text = "ssh: " + probe.error + " (" + r.error.text + ")";
-                  } else {
-                    refined.error.kind = SyncErrorKind::kSshAuthFailed;
-                    refined.error.text = fmt::format(
-                        "ssh to {} port {} exited 255 although the port accepts connections: "
-                        "key or host key refused? (ssh's own message is in Dovecot's log) ({})",
-                        host, port, r.error.text);
-                  }
-                  finish_dsync(idx, username, refined);
-                });
+      probe_then_finish(idx, run_id, username, r, host, port,
+                        [host, port](DsyncResult& refined, const TcpProbeResult& probe) {
+                          if (!probe.reachable) {
+                            refined.error.kind = probe.kind;
+                            refined.error.text =
+                                "ssh: " + probe.error + " (" + refined.error.text + ")";
+                            return;
+                          }
+                          refined.error.kind = SyncErrorKind::kSshAuthFailed;
+                          refined.error.text = fmt::format(
+                              "ssh to {} port {} exited 255 although the port accepts "
+                              "connections: key or host key refused? (ssh's own message is in "
+                              "Dovecot's log) ({})",
+                              host, port, refined.error.text);
+                        });
       return;
     }
   }
   finish_dsync(idx, username, r);
+}
+
+void Brain::probe_then_finish(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                              const DsyncResult& r, const std::string& host, std::uint16_t port,
+                              ProbeRefiner refine) {
+  slots_[idx].probing = true;
+  probe_tcp(io_, host, port, std::chrono::seconds(3),
+            [this, idx, run_id, username, r, refine = std::move(refine)](TcpProbeResult probe) {
+              if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) return;
+              DsyncResult refined = r;
+              refine(refined, probe);
+              finish_dsync(idx, username, refined);
+            });
 }
 
 void Brain::finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& r) {
@@ -632,9 +634,9 @@ void Brain::notify_synced(std::string_view username, bool full, std::string_view
     u.last_fast_sync = now;
     u.last_update = now;
     if (full) u.last_full_sync = now;
-    // Empty state: a dsync we may not have started ran on this user here (our
-    // plugin in its doveadm process reports every dsync; a 2.3 dsync-server -U
-    // sends it when a full resync is needed). The stored state no longer
+    // Empty state: a dsync we may not have started changed this user's mail
+    // here (our plugin in its doveadm process reports a dsync's first change;
+    // a 2.3 dsync-server -U sends it when a full resync is needed). The stored state no longer
     // describes the mailboxes, and an incremental sync from it would undo what
     // that dsync applied: drop it. If it was our own running dsync, the state
     // that dsync returns is stored when it finishes.

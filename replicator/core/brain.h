@@ -48,6 +48,7 @@
 #include "replicator-queue.h"
 #include "state-writer.h"
 #include "sync-waiters.h"
+#include "tcp-probe.h"
 #include "user-listing.h"
 #include "userdb-client.h"
 
@@ -148,6 +149,13 @@ class Brain final : public NotifySink, public DoveadmBackend {
                    bool trial);
   void on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
                      const DsyncResult& result);
+  // Probes host:port (TCP connect, 3 s), lets `refine` make the failure
+  // specific from the outcome, then finish_dsync() - unless the slot was
+  // released meanwhile (run_id changed) or the brain is shutting down.
+  using ProbeRefiner = std::function<void(DsyncResult&, const TcpProbeResult&)>;
+  void probe_then_finish(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                         const DsyncResult& r, const std::string& host, std::uint16_t port,
+                         ProbeRefiner refine);
   void finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& result);
   void release(std::size_t idx);
   void feed_breaker(const std::string& destination, const DsyncResult& result, bool trial);

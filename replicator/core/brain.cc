@@ -397,11 +397,7 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
   if (r.ok && oneway) {
     // The replica took our mailbox GUIDs; its own messages come back with a
     // two-way sync, at once and stateless (the one-way state is not used).
-    queue_.finish_sync(*user, true, "", SyncError{});
-    queue_.modify(*user, [](ReplicatorUser& u) {
-      u.state = std::string_view{};
-      u.desync_streak = 0;
-    });
+    queue_.finish_sync(*user, true, "", SyncError{});  // no state kept
     queue_.update(*user, Priority::kHigh);
     waiters_.finish_sync(username, seq, true, answer_fn_);
     log_info("replication({}): one-way sync to {} done after repeated desyncs; two-way sync "
@@ -409,21 +405,12 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
              username, destination);
   } else if (r.ok) {
     queue_.finish_sync(*user, true, r.state, SyncError{});
-    queue_.modify(*user, [](ReplicatorUser& u) { u.desync_streak = 0; });
     waiters_.finish_sync(username, seq, true, answer_fn_);
     log_debug("replication({}): synced", username);
   } else if (dsync_result_wants_rerun(r)) {
-    queue_.finish_sync(*user, false, "", r.error);
-    std::uint32_t streak = 0;
-    queue_.modify(*user, [&](ReplicatorUser& u) {
-      if (u.desync_streak < 255) ++u.desync_streak;
-      streak = u.desync_streak;
-      DesyncStep step = desync_next_step(streak);
-      u.oneway_next = step.oneway;
-      if (step.retry_now) u.retry_now = true;
-    });
+    const DesyncStep step = queue_.finish_desynced_sync(*user, r.error);
+    const unsigned streak = user->desync_streak;
     waiters_.finish_sync(username, seq, false, answer_fn_);
-    DesyncStep step = desync_next_step(streak);
     log_warning("replication({}): dsync to {} failed ({}): {} (dsync desync {} in a row: {})",
                 username, destination, sync_error_kind_to_string(r.error.kind), r.error.text,
                 streak,
@@ -436,10 +423,6 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     removed(username);
   } else {
     queue_.finish_sync(*user, false, "", r.error);
-    queue_.modify(*user, [](ReplicatorUser& u) {
-      u.desync_streak = 0;
-      u.oneway_next = false;
-    });
     if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
     waiters_.finish_sync(username, seq, false, answer_fn_);
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {

@@ -495,6 +495,26 @@ bool ReplicatorQueue::begin_sync(ReplicatorUser& user) {
 
 void ReplicatorQueue::finish_sync(ReplicatorUser& user, bool success, std::string_view new_state,
                                   const SyncError& error) {
+  user.desync_streak = 0;
+  user.oneway_next = false;
+  record_outcome(user, success, new_state, error);
+  push(user);
+}
+
+DesyncStep ReplicatorQueue::finish_desynced_sync(ReplicatorUser& user, const SyncError& error) {
+  record_outcome(user, false, {}, error);
+  if (user.desync_streak < std::numeric_limits<decltype(user.desync_streak)>::max()) {
+    ++user.desync_streak;
+  }
+  const DesyncStep step = desync_next_step(user.desync_streak);
+  user.oneway_next = step.oneway;
+  if (step.retry_now) user.retry_now = true;
+  push(user);
+  return step;
+}
+
+void ReplicatorQueue::record_outcome(ReplicatorUser& user, bool success,
+                                     std::string_view new_state, const SyncError& error) {
   if (success) {
     // An empty state means dsync wants a full resync: never keep the old one.
     user.state.assign(new_state.data(), new_state.size());
@@ -526,7 +546,6 @@ void ReplicatorQueue::finish_sync(ReplicatorUser& user, bool success, std::strin
   }
   user.priority_in_sync = Priority::kNone;
   user.full_sync_running = false;
-  push(user);
 }
 
 std::size_t ReplicatorQueue::retry_failed_now(

@@ -42,6 +42,7 @@
 
 #include "clock.h"
 #include "compact-string.h"
+#include "desync-recovery.h"
 #include "priority.h"
 #include "sync-error.h"
 
@@ -222,8 +223,14 @@ class ReplicatorQueue {
   // last_sync_failed = true, consecutive_failures++, last_error = error, and
   // if the failed sync was full, full_sync_retry is set so the retry is full.
   // (kNoUser: the brain should remove() the user instead.)
+  // Either way the desync streak ends (desync_streak 0, oneway_next false).
   void finish_sync(ReplicatorUser& user, bool success, std::string_view new_state,
                    const SyncError& error);
+  // finish_sync() for a failure that is dsync's "run again" (desync-recovery.h):
+  // the same failure bookkeeping, then desync_streak++ and the step
+  // desync_next_step() gives: oneway_next, and retry_now (due at once instead
+  // of after the failure backoff). Returns that step.
+  DesyncStep finish_desynced_sync(ReplicatorUser& user, const SyncError& error);
 
   // Makes every queued (not popped) user that is failed or deferred and
   // satisfies `pred` due now: sets retry_now (failed ones) and clears
@@ -268,6 +275,9 @@ class ReplicatorQueue {
 
  private:
   struct Impl;
+  // finish_sync()'s outcome bookkeeping, without the push.
+  void record_outcome(ReplicatorUser& user, bool success, std::string_view new_state,
+                      const SyncError& error);
   static std::uint32_t& slot_of(ReplicatorUser& u) { return u.slot_; }
   static std::uint32_t& heap_pos_of(ReplicatorUser& u) { return u.heap_pos_; }
   static std::uint32_t heap_pos_of(const ReplicatorUser& u) { return u.heap_pos_; }

@@ -1028,3 +1028,41 @@ TEST(QueueFullSyncInterval, ZeroMeansNoPeriodicFullSync) {
 
 }  // namespace
 }  // namespace drepl
+
+namespace drepl {
+namespace {
+
+// dsync's "run again": the queue keeps the streak and says what comes next;
+// any other outcome ends the streak.
+TEST(QueueDesync, StreakStepsAndReset) {
+  const UnixTime t0 = 1'700'000'000;
+  ManualClock clock(t0);
+  ReplicatorQueue q(clock, QueueSettings{});
+  SyncError desync{SyncErrorKind::kRemoteError, "doveadm-server replied -UNKNOWN"};
+  ReplicatorUser* u = &q.get("alice");
+  for (std::uint32_t n = 1; n <= 3; ++n) {
+    q.update(*u, Priority::kHigh);
+    u = q.pop();
+    ASSERT_NE(u, nullptr);
+    q.begin_sync(*u);
+    const DesyncStep expected = desync_next_step(n);
+    const DesyncStep step = q.finish_desynced_sync(*u, desync);
+    EXPECT_EQ(step.retry_now, expected.retry_now) << n;
+    EXPECT_EQ(step.oneway, expected.oneway) << n;
+    EXPECT_EQ(u->desync_streak, n);
+    EXPECT_EQ(u->oneway_next, expected.oneway) << n;
+    EXPECT_TRUE(u->last_sync_failed);
+    if (expected.retry_now) EXPECT_LE(q.next_sync_time(*u), clock.now()) << n;
+  }
+  q.update(*u, Priority::kHigh);
+  u = q.pop();
+  ASSERT_NE(u, nullptr);
+  q.begin_sync(*u);
+  q.finish_sync(*u, true, "S", SyncError{});
+  EXPECT_EQ(u->desync_streak, 0u);
+  EXPECT_FALSE(u->oneway_next);
+  EXPECT_FALSE(u->last_sync_failed);
+}
+
+}  // namespace
+}  // namespace drepl

@@ -341,11 +341,12 @@ class T2Processes(PairCase):
                 self.assertNotIn(dovepair.STOCK_REPLICATOR, exes, desc)
                 self.assertNotIn(dovepair.STOCK_AGGREGATOR, exes, desc)
                 # replicator.asan: the sanitizer stage's build of the same daemon
-                ours = [i for i in procs if i["exe"] in (our_daemon, our_daemon + ".asan")]
+                our_exes = (our_daemon, our_daemon + ".asan")
+                ours = [i for i in procs if i["exe"] in our_exes]
                 repl = [i for i in ours if "--aggregator" not in i["cmdline"]]
                 self.assertEqual(len(repl), 1, "want exactly one replicator (ours):\n" + desc)
                 dovepair.wait_until(
-                    lambda: any("--aggregator" in i["cmdline"] and i["exe"] == our_daemon
+                    lambda: any("--aggregator" in i["cmdline"] and i["exe"] in our_exes
                                 for i in n.processes()), 5,
                     what="our aggregator process on node %s:\n%s" % (n.name, desc))
             finally:

@@ -121,6 +121,9 @@ ROWS = [
     ("drain 1000 users (high): all on B", "drain1000", _field("all_s"), "s", LOWER),
     ("drain 1000 users: rate", "drain1000", _field("users_per_s"), "users/s", HIGHER),
     ("drain 1000 users: node CPU per user (A+B)", "drain1000", _node_cpu_per_user, "ms", LOWER),
+    ("drain 10000 users (high): all on B", "drain10000", _field("all_s"), "s", LOWER),
+    ("drain 10000 users: rate", "drain10000", _field("users_per_s"), "users/s", HIGHER),
+    ("drain 10000 users: node CPU per user (A+B)", "drain10000", _node_cpu_per_user, "ms", LOWER),
     ("burst: time to absorb all lines", "burst", _field("absorb_s"), "s", LOWER),
     ("burst: lines lost (all runs)", "burst", _sum("lost"), "", LOWER),
     ("burst: Panic/Fatal log lines (all runs)", "burst", _value("panics"), "", LOWER),
@@ -149,7 +152,8 @@ ROWS = [
 
 # replicator CPU seconds and peak RSS during each run
 for _key, _name in (("latency", "async latency"), ("sync", "sync-on-save"),
-                    ("drain100", "drain 100"), ("drain1000", "drain 1000")):
+                    ("drain100", "drain 100"), ("drain1000", "drain 1000"),
+                    ("drain10000", "drain 10000")):
     ROWS.append(("replicator CPU (A+B) during %s" % _name, _key,
                  _proc_total("replicator_cpu_s"), "s", LOWER))
     ROWS.append(("replicator peak RSS during %s" % _name, _key,

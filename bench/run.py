@@ -14,7 +14,7 @@ Usage (root; needs dovecot-core + dovecot-imapd):
 Options: --modes stock,ours[,plugin-only]  --only/--skip FIG,...  --results DIR
          --root DIR (default /tmp/drepl-bench)  --port-base N (default 33000)
          --fresh (re-provision the pairs)  --keep (leave the pairs running)
-Figures: floor latency drain100 drain1000 sync burst rss2k rss1m queue1m
+Figures: floor latency drain100 drain1000 drain10000 sync burst rss2k rss1m queue1m
 """
 
 import argparse
@@ -40,7 +40,7 @@ import procwatch  # noqa: E402
 import report  # noqa: E402
 import wire  # noqa: E402
 
-ALL_FIGURES = ("floor", "latency", "drain100", "drain1000", "sync", "burst", "rss2k", "rss1m",
+ALL_FIGURES = ("floor", "latency", "drain100", "drain1000", "drain10000", "sync", "burst", "rss2k", "rss1m",
                "queue1m")
 # ours: the package's service replicator-dsync on both nodes, each node's mail_replica
 # at the peer's replicator-dsync inet_listener (95-dovecot-replicator.conf's "Faster")
@@ -60,6 +60,7 @@ class Plan:
         self.latency = 10 if quick else 30
         self.drain100 = 3 if quick else 5
         self.drain1000 = 0 if quick else 3
+        self.drain10000 = 1  # runs; only with --users >= 10000
         self.sync = 5 if quick else 15
         self.burst_runs = 3 if quick else 5
         self.burst_lines = 100000
@@ -479,7 +480,8 @@ def main(argv=None):
     ap.add_argument("--skip", default="", help="comma list of figures to leave out")
     ap.add_argument("--fresh", action="store_true", help="re-provision the pairs")
     ap.add_argument("--users", type=int, default=0,
-                    help="users per pair (default 200 quick / 2000 full; >= 1000 for drain1000)")
+                    help="users per pair (default 200 quick / 2000 full; >= 1000 for drain1000, "
+                         ">= 10000 for drain10000)")
     ap.add_argument("--keep", action="store_true", help="leave the pairs running at the end")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -497,6 +499,8 @@ def main(argv=None):
             plan.drain1000 = 3
     if plan.drain1000 == 0 or plan.users < 1000:
         want.discard("drain1000")
+    if plan.users < 10000:
+        want.discard("drain10000")
     prefix = install_prefix(args) if any(m != "stock" for m in modes) else None
     args.prefix = prefix
     t_start = time.monotonic()
@@ -517,7 +521,7 @@ def main(argv=None):
         with open(os.path.join(outdir, "results.json"), "w") as fh:
             json.dump(results, fh, indent=1, default=str)
 
-    pair_figs = want & {"floor", "latency", "drain100", "drain1000", "sync"}
+    pair_figs = want & {"floor", "latency", "drain100", "drain1000", "drain10000", "sync"}
     pairs, bad0 = {}, {}
     try:
         if pair_figs:
@@ -566,6 +570,13 @@ def main(argv=None):
                 u = ["user%04d" % k for k in range(1000)]
                 figs["drain1000"] = interleaved(
                     pairs, plan.drain1000, lambda m, p, i: figures.drain(p, u, "user0???"), quiet)
+                save()
+            if "drain10000" in pair_figs:
+                log("drain 10000 users x %d" % plan.drain10000)
+                u = ["user%04d" % k for k in range(10000)]
+                figs["drain10000"] = interleaved(
+                    pairs, plan.drain10000,
+                    lambda m, p, i: figures.drain(p, u, "user????", timeout=3600.0), quiet)
                 save()
             if "sync" in pair_figs:
                 log("sync-on-save: %d APPENDs per mode, replication_sync_timeout = %d"

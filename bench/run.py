@@ -535,7 +535,7 @@ def main(argv=None):
                 log("%s pair %s in %.1f s (%s)" % (m, "provisioned" if new else "reused", secs, p.root))
             bad0 = {m: {n.name: len(n.bad_log_lines()) for n in p.nodes} for m, p in pairs.items()}
             t0 = time.monotonic()
-            start_pairs(pairs, timeout=1800)
+            start_pairs(pairs, timeout=max(1800, plan.users * 0.6))  # the first full sync of every user
             log("pairs started and idle in %.1f s" % (time.monotonic() - t0))
             pools = user_pools(plan)
             if "floor" in pair_figs:

@@ -22,9 +22,11 @@
 #include <string>
 #include <vector>
 
+#include "result.h"
+
 namespace drepl {
 
-// One listener passed by the master.
+// One listener passed by the master (or by systemd, systemd-notify.h).
 struct MasterListener {
   int fd = -1;
   std::string name;  // SOCKET<n>_SETTINGS, e.g. "replicator-doveadm"
@@ -43,9 +45,20 @@ struct MasterEnv {
 
 // Reads the environment. nullopt when we were not started by a Dovecot
 // master (no GENERATION/SOCKET_COUNT, or fd 5 is not open). The listener
-// fds are numbered from 7, or from 8 when DOVECOT_VERSION is 2.4 or later.
-// Marks fds 5, 6 and the listeners close-on-exec.
+// fds are numbered from 7, or from 8 when DOVECOT_VERSION is 2.4 or later;
+// every one of the SOCKET_COUNT is listed, open or not (see
+// check_master_listener_fds). Marks fds 5, 6 and the listeners
+// close-on-exec.
 std::optional<MasterEnv> master_env_from_environment();
+
+// Checks that every listener the master promised (SOCKET<n>_SETTINGS) is an
+// open fd. A missing one means a wrong first fd (DOVECOT_VERSION) or a
+// broken master and would leave the daemon deaf on that listener, so the
+// caller treats it as fatal. Error (kInternal), one line: "Listener <name>
+// (SOCKET<n>_SETTINGS) should be fd <fd>, which is not open
+// (SOCKET_COUNT=<n>, DOVECOT_VERSION=<v>: listeners start at fd 7 before
+// 2.4, at 8 from 2.4)".
+Status check_master_listener_fds(const MasterEnv& env);
 
 // First listener fd for a DOVECOT_VERSION string: 7 for 2.3 and older, 8
 // for 2.4 and newer (2.4 inserted MASTER_CONFIG_FD = 7).

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   const char* mode = options.aggregator ? "aggregator" : "replicator";
   bool debug = options.debug || (master && master->log_debug);
   drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, mode, debug);
+  drepl::abort_on_uncaught_exception();
 
   if (options.aggregator) return run<drepl::AggregatorDaemon>(options, std::move(master));
   return run<drepl::ReplicatorDaemon>(options, std::move(master));

@@ -25,14 +25,15 @@ ForwarderSettings forwarder_settings(const DaemonSettings& ds) {
 }  // namespace
 
 Result<std::unique_ptr<AggregatorDaemon>> AggregatorDaemon::create(
-    const CliOptions& options, std::optional<MasterEnv> master) {
+    const CliOptions& options, std::optional<MasterEnv> master,
+    const std::vector<MasterListener>& inherited) {
   auto settings = load_daemon_settings(options, master, "aggregator");
   if (!settings) return settings.error();
   // Config read; now become $default_internal_user as configured.
   if (Status st = drop_privileges_from_env(); !st) return st.error();
   std::unique_ptr<AggregatorDaemon> daemon(
       new AggregatorDaemon(options, settings.value(), std::move(master)));
-  if (Status st = daemon->open_listeners(settings.value()); !st) return st.error();
+  if (Status st = daemon->open_listeners(settings.value(), inherited); !st) return st.error();
   return daemon;
 }
 
@@ -50,13 +51,12 @@ AggregatorDaemon::AggregatorDaemon(const CliOptions& options, const DaemonSettin
 
 AggregatorDaemon::~AggregatorDaemon() = default;
 
-Status AggregatorDaemon::open_listeners(const DaemonSettings& settings) {
+Status AggregatorDaemon::open_listeners(const DaemonSettings& settings,
+                                        const std::vector<MasterListener>& inherited) {
   // Under the master: only the plugin protocols, FIFO lines or socket
   // lines, whatever the listener is called. Not socket-activated.
-  auto inherited = inherited_listeners(runtime_.master_env(), InheritFrom::kMaster);
-  if (!inherited) return inherited.error();
   if (runtime_.master_env()) {
-    return listeners_.adopt(*inherited, [](const std::string&) { return ListenerRole::kPlugin; });
+    return listeners_.adopt(inherited, [](const std::string&) { return ListenerRole::kPlugin; });
   }
   std::vector<ListenerWant> wants;
   for (const std::string& path : options_.listen_plugin) wants.push_back({ListenerRole::kPlugin, path});

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "aggregator.h"
 #include "cli-options.h"
@@ -29,8 +30,10 @@ class AggregatorDaemon {
   // Loads the settings, drops privileges ($default_internal_user under the
   // master) and takes or opens the listeners. Errors, one line each for
   // log_fatal: as ReplicatorDaemon::create.
-  static Result<std::unique_ptr<AggregatorDaemon>> create(const CliOptions& options,
-                                                          std::optional<MasterEnv> master);
+  // `inherited`: inherited_listeners(master, kMaster), taken in main().
+  static Result<std::unique_ptr<AggregatorDaemon>> create(
+      const CliOptions& options, std::optional<MasterEnv> master,
+      const std::vector<MasterListener>& inherited);
   ~AggregatorDaemon();
   AggregatorDaemon(const AggregatorDaemon&) = delete;
   AggregatorDaemon& operator=(const AggregatorDaemon&) = delete;
@@ -48,7 +51,8 @@ class AggregatorDaemon {
  private:
   AggregatorDaemon(const CliOptions& options, const DaemonSettings& settings,
                    std::optional<MasterEnv> master);
-  Status open_listeners(const DaemonSettings& settings);
+  Status open_listeners(const DaemonSettings& settings,
+                        const std::vector<MasterListener>& inherited);
 
   const CliOptions options_;
   bool stopping_ = false;

@@ -19,7 +19,7 @@ ListenerRole replicator_listener_role(const std::string& name) {
 Result<std::vector<MasterListener>> inherited_listeners(const std::optional<MasterEnv>& master,
                                                         InheritFrom from) {
   if (master) {
-    if (Status st = check_master_listener_fds(*master); !st) return st.error();
+    if (!master->listener_fds) return master->listener_fds.error();
     return master->listeners;
   }
   if (from == InheritFrom::kMasterOrSystemd) return systemd_listeners();

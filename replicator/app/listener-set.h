@@ -54,9 +54,11 @@ struct ListenerWant {
 enum class InheritFrom : unsigned char { kMaster, kMasterOrSystemd };
 
 // The listeners this process was given: the master's when `master` is set
-// (error: a promised fd is not open, check_master_listener_fds), else with
+// (error: a promised fd was not open, MasterEnv::listener_fds), else with
 // kMasterOrSystemd systemd's (error: LISTEN_FDS promised fds that are not
-// there). Empty: nothing was passed, the daemon opens its own.
+// there). Empty: nothing was passed, the daemon opens its own. Call it in
+// main() before anything opens an fd: a new fd would take the number of a
+// missing one.
 Result<std::vector<MasterListener>> inherited_listeners(const std::optional<MasterEnv>& master,
                                                         InheritFrom from);
 

@@ -9,6 +9,7 @@
 
 #include "aggregator-daemon.h"
 #include "cli-options.h"
+#include "listener-set.h"
 #include "logger.h"
 #include "master-service.h"
 #include "replicator-daemon.h"
@@ -22,8 +23,15 @@ constexpr int kFatalExit = 89;
 // Creates the daemon (any error: one fatal line, exit 89), starts it and
 // runs its loop; never returns otherwise.
 template <typename Daemon>
-int run(const drepl::CliOptions& options, std::optional<drepl::MasterEnv> master) {
-  auto daemon = Daemon::create(options, std::move(master));
+int run(const drepl::CliOptions& options, std::optional<drepl::MasterEnv> master,
+        drepl::InheritFrom inherit_from) {
+  // Before anything opens an fd: a new fd would take a missing listener's number.
+  auto inherited = drepl::inherited_listeners(master, inherit_from);
+  if (!inherited) {
+    drepl::log_fatal("{}", inherited.error().message);
+    return kFatalExit;
+  }
+  auto daemon = Daemon::create(options, std::move(master), inherited.value());
   if (!daemon) {
     drepl::log_fatal("{}", daemon.error().message);
     return kFatalExit;
@@ -60,6 +68,9 @@ int main(int argc, char** argv) {
   drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, mode, debug);
   drepl::abort_on_uncaught_exception();
 
-  if (options.aggregator) return run<drepl::AggregatorDaemon>(options, std::move(master));
-  return run<drepl::ReplicatorDaemon>(options, std::move(master));
+  if (options.aggregator) {
+    return run<drepl::AggregatorDaemon>(options, std::move(master), drepl::InheritFrom::kMaster);
+  }
+  return run<drepl::ReplicatorDaemon>(options, std::move(master),
+                                      drepl::InheritFrom::kMasterOrSystemd);
 }

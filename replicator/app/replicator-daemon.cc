@@ -44,13 +44,14 @@ QueueSettings queue_settings(const ReplicatorSettings& set) {
 }  // namespace
 
 Result<std::unique_ptr<ReplicatorDaemon>> ReplicatorDaemon::create(
-    const CliOptions& options, std::optional<MasterEnv> master) {
+    const CliOptions& options, std::optional<MasterEnv> master,
+    const std::vector<MasterListener>& inherited) {
   auto loaded = load_daemon_settings(options, master, "replicator");
   if (!loaded) return loaded.error();
   if (Status st = drop_privileges_from_env(); !st) return st.error();
   std::unique_ptr<ReplicatorDaemon> daemon(
       new ReplicatorDaemon(options, std::move(loaded.value()), std::move(master)));
-  if (Status st = daemon->open_listeners(); !st) return st.error();
+  if (Status st = daemon->open_listeners(inherited); !st) return st.error();
   return daemon;
 }
 
@@ -138,12 +139,10 @@ BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   return bs;
 }
 
-Status ReplicatorDaemon::open_listeners() {
+Status ReplicatorDaemon::open_listeners(const std::vector<MasterListener>& inherited) {
   // Listeners passed by Dovecot's master, or by systemd socket activation.
-  auto inherited = inherited_listeners(runtime_.master_env(), InheritFrom::kMasterOrSystemd);
-  if (!inherited) return inherited.error();
-  if (!inherited->empty()) {
-    if (Status st = listeners_.adopt(*inherited, replicator_listener_role); !st) return st;
+  if (!inherited.empty()) {
+    if (Status st = listeners_.adopt(inherited, replicator_listener_role); !st) return st;
   } else {
     // Standalone: the --listen-* paths, else the stock names under base_dir.
     struct Option {

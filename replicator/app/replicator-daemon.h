@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "brain.h"
 #include "cli-options.h"
@@ -54,8 +55,11 @@ class ReplicatorDaemon {
   // invalid settings, a failed privilege drop, a listener the master or
   // systemd promised that is not there or not a socket/FIFO, a standalone
   // listener that can't be created.
-  static Result<std::unique_ptr<ReplicatorDaemon>> create(const CliOptions& options,
-                                                          std::optional<MasterEnv> master);
+  // `inherited`: inherited_listeners(master, kMasterOrSystemd), taken in
+  // main() before any fd was opened; empty = open the standalone ones.
+  static Result<std::unique_ptr<ReplicatorDaemon>> create(
+      const CliOptions& options, std::optional<MasterEnv> master,
+      const std::vector<MasterListener>& inherited);
   ~ReplicatorDaemon();
   ReplicatorDaemon(const ReplicatorDaemon&) = delete;
   ReplicatorDaemon& operator=(const ReplicatorDaemon&) = delete;
@@ -77,7 +81,7 @@ class ReplicatorDaemon {
  private:
   ReplicatorDaemon(const CliOptions& options, DaemonSettings settings,
                    std::optional<MasterEnv> master);
-  Status open_listeners();
+  Status open_listeners(const std::vector<MasterListener>& inherited);
   void accept(ListenerRole role, const std::string& name, StreamListener::Socket socket);
   void wire_metrics();
   void wait_for_sighup();

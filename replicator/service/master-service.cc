@@ -88,6 +88,7 @@ std::optional<MasterEnv> master_env_from_environment() {
     if (fd_is_open(l.fd)) set_cloexec(l.fd);
     env.listeners.push_back(std::move(l));
   }
+  env.listener_fds = check_master_listener_fds(env);
   set_cloexec(kStatusFd);
   if (fd_is_open(kDeadFd)) set_cloexec(kDeadFd);
   // fd 3 is anvil, fd 4 may be the master's log pipe: not ours to pass on.

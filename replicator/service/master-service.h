@@ -41,18 +41,22 @@ struct MasterEnv {
   std::string config_socket;    // CONFIG_FILE_SOCKET (2.4 only)
   bool log_debug = false;       // LOG_DEBUG non-empty
   std::vector<MasterListener> listeners;
+  // check_master_listener_fds() when the environment was read, before this
+  // process opened any fd of its own (which would take a missing
+  // listener's number).
+  Status listener_fds;
 };
 
 // Reads the environment. nullopt when we were not started by a Dovecot
 // master (no GENERATION/SOCKET_COUNT, or fd 5 is not open). The listener
 // fds are numbered from 7, or from 8 when DOVECOT_VERSION is 2.4 or later;
-// every one of the SOCKET_COUNT is listed, open or not (see
-// check_master_listener_fds). Marks fds 5, 6 and the listeners
-// close-on-exec.
+// every one of the SOCKET_COUNT is listed, open or not, and
+// MasterEnv::listener_fds says whether all are open. Call it first thing in
+// main(). Marks fds 5, 6 and the listeners close-on-exec.
 std::optional<MasterEnv> master_env_from_environment();
 
 // Checks that every listener the master promised (SOCKET<n>_SETTINGS) is an
-// open fd. A missing one means a wrong first fd (DOVECOT_VERSION) or a
+// open fd now. A missing one means a wrong first fd (DOVECOT_VERSION) or a
 // broken master and would leave the daemon deaf on that listener, so the
 // caller treats it as fatal. Error (kInternal), one line: "Listener <name>
 // (SOCKET<n>_SETTINGS) should be fd <fd>, which is not open

@@ -84,10 +84,20 @@ TEST(CheckMasterListenerFds, APromisedFdThatIsNotOpenIsAnErrorNamingIt) {
   ::close(fds[1]);
 }
 
-TEST(InheritedListeners, TheMastersAreCheckedAndWithoutAMasterNoneWithoutSystemd) {
+TEST(InheritedListeners, TheMastersAreCheckedAtStartAndWithoutAMasterNoneWithoutSystemd) {
   MasterEnv env;
   env.listeners = {{closed_fd(), "replicator"}};
+  env.listener_fds = check_master_listener_fds(env);  // as master_env_from_environment() does
+  auto missing = inherited_listeners(env, InheritFrom::kMasterOrSystemd);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message.find("Listener replicator (SOCKET0_SETTINGS)"),
+            std::string::npos);
+  // A listener number taken later by one of our own fds does not hide it.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
   EXPECT_FALSE(inherited_listeners(env, InheritFrom::kMasterOrSystemd).has_value());
+  ::close(fds[0]);
+  ::close(fds[1]);
   auto none = inherited_listeners(std::nullopt, InheritFrom::kMaster);
   ASSERT_TRUE(none.has_value());
   EXPECT_TRUE(none->empty());
@@ -253,8 +263,11 @@ TEST(DaemonProcess, AListenerTheMasterPromisedButDidNotPassIsFatal) {
                                      dir.path()};
     if (aggregator) args.insert(args.begin(), "--aggregator");
     Exit r = run_daemon_process(args, [&] {
-      ::dup2(status_pipe[1], 5);  // MASTER_STATUS_FD
-      ::dup2(listen_fd, 7);       // SOCKET0 on 2.3
+      // Out of the way first: the numbers the master uses may be ours now.
+      int status_w = ::fcntl(status_pipe[1], F_DUPFD, 50);
+      int listener = ::fcntl(listen_fd, F_DUPFD, 50);
+      ::dup2(status_w, 5);  // MASTER_STATUS_FD
+      ::dup2(listener, 7);  // SOCKET0 on 2.3
       ::close(8);                 // SOCKET1: promised, not passed
       ::setenv("GENERATION", "1", 1);
       ::setenv("SERVICE_NAME", aggregator ? "aggregator" : "replicator", 1);
@@ -288,7 +301,7 @@ TEST(DaemonProcess, SocketsSystemdPromisedButDidNotPassAreFatal) {
   Exit r = run_daemon_process({"--foreground", "--no-config", "--base-dir", dir.path(), "--state-dir",
                            dir.path()},
                           [&] {
-                            ::dup2(listen_fd, 3);
+                            ::dup2(::fcntl(listen_fd, F_DUPFD, 50), 3);
                             ::close(4);
                             ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
                             ::setenv("LISTEN_FDS", "2", 1);

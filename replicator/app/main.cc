@@ -1,15 +1,46 @@
 // replicator/app/main.cc: dovecot-replicator's entry point. Parses the command
 // line, sets up logging (Dovecot framing under the master, plain text
-// standalone) and runs the replicator or (--aggregator) the aggregator.
+// standalone), creates the ReplicatorDaemon or (--aggregator) the
+// AggregatorDaemon and runs its loop until it stops.
 #include <malloc.h>
 
 #include <cstdlib>
 #include <string>
 
+#include "aggregator-daemon.h"
 #include "cli-options.h"
-#include "daemon-main.h"
+#include "listener-set.h"
 #include "logger.h"
 #include "master-service.h"
+#include "replicator-daemon.h"
+#include "service-runtime.h"
+
+namespace {
+
+// Dovecot's FATAL_DEFAULT: the master logs it and doesn't respawn at once.
+constexpr int kFatalExit = 89;
+
+// Creates the daemon (any error: one fatal line, exit 89), starts it and
+// runs its loop; never returns otherwise.
+template <typename Daemon>
+int run(const drepl::CliOptions& options, std::optional<drepl::MasterEnv> master,
+        drepl::InheritFrom inherit_from) {
+  // Before anything opens an fd: a new fd would take a missing listener's number.
+  auto inherited = drepl::inherited_listeners(master, inherit_from);
+  if (!inherited) {
+    drepl::log_fatal("{}", inherited.error().message);
+    return kFatalExit;
+  }
+  auto daemon = Daemon::create(options, std::move(master), inherited.value());
+  if (!daemon) {
+    drepl::log_fatal("{}", daemon.error().message);
+    return kFatalExit;
+  }
+  (*daemon)->start();
+  drepl::run_until_stopped_then_exit((*daemon)->io());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // One malloc arena: glibc gives every thread that allocates (the state
@@ -29,13 +60,17 @@ int main(int argc, char** argv) {
   if (!role) {
     drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, "replicator", false);
     drepl::log_fatal("{}", role.error().message);
-    return 89;  // Dovecot's FATAL_DEFAULT: the master logs it and doesn't respawn at once
+    return kFatalExit;
   }
   options.aggregator = *role;
   const char* mode = options.aggregator ? "aggregator" : "replicator";
   bool debug = options.debug || (master && master->log_debug);
   drepl::log_init(master ? drepl::LogTarget::kMaster : drepl::LogTarget::kPlain, mode, debug);
+  drepl::abort_on_uncaught_exception();
 
-  if (options.aggregator) return drepl::run_aggregator(options, std::move(master));
-  return drepl::run_replicator(options, std::move(master));
+  if (options.aggregator) {
+    return run<drepl::AggregatorDaemon>(options, std::move(master), drepl::InheritFrom::kMaster);
+  }
+  return run<drepl::ReplicatorDaemon>(options, std::move(master),
+                                      drepl::InheritFrom::kMasterOrSystemd);
 }

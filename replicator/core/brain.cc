@@ -171,7 +171,7 @@ void Brain::on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& 
     case UserdbLookup::Kind::kFailed:
       if (metrics_) metrics_->record_skipped(SyncSkipReason::kUserdbFailed);
       log_warning("replication({}): {}", username, r.error);
-      failed_attempt(*user, SyncError{SyncErrorKind::kLocalDoveadm, r.error});
+      failed_attempt(*user, SyncError{SyncErrorKind::kUserdbFailed, r.error});
       release(idx);
       return;
     case UserdbLookup::Kind::kFound:

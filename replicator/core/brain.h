@@ -108,7 +108,7 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void notify_sync(std::string_view username, SyncDone done) override;
 
   // DoveadmBackend
-  ReplicatorQueue& queue() override { return queue_; }
+  const ReplicatorQueue& queue() const override { return queue_; }
   // Ready once the start-up userdb listing ended (UserListing).
   void when_ready(std::function<void()> ready) override {
     listing_.when_first_listing_ended(std::move(ready));

@@ -1,6 +1,11 @@
 // replicator/inputs/doveadm-backend.h: what the replicator-doveadm protocol
 // (doveadm-connection.h) needs from the replicator, kept as an interface so
 // the connection code does not depend on the brain's internals.
+//
+// The doveadm side sees the queue read-only (STATUS, STATUS-DETAIL); every
+// change goes through the owner's explicit operations below (REPLICATE, ADD,
+// REMOVE, NOTIFY), which keep the queue, sync waiters and replicator.db in
+// step.
 #pragma once
 
 #include <cstddef>
@@ -25,7 +30,9 @@ struct DsyncSlotStatus {
 class DoveadmBackend {
  public:
   virtual ~DoveadmBackend() = default;
-  virtual ReplicatorQueue& queue() = 0;
+  // The queue, read-only: overview and per-user lines for STATUS and
+  // STATUS-DETAIL. Valid for the backend's lifetime.
+  virtual const ReplicatorQueue& queue() const = 0;
   // Calls `ready` (now or later, on the event loop) once commands may be
   // answered: the replicator knows the userdb's users (the start-up
   // listing ended, or waiting for it took too long). Default: at once.

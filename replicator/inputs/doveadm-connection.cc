@@ -133,7 +133,7 @@ LineConnection::LineAction DoveadmConnection::start_status_listing(const std::st
   listing_.clear();
   listing_pos_ = 0;
   listing_detail_ = detail;
-  ReplicatorQueue& q = backend_.queue();
+  const ReplicatorQueue& q = backend_.queue();
   if (!has_wildcards(mask)) {
     if (q.lookup(mask) != nullptr) listing_.push_back(mask);
   } else {
@@ -151,7 +151,7 @@ LineConnection::LineAction DoveadmConnection::start_status_listing(const std::st
 
 void DoveadmConnection::write_status_chunk() {
   if (!listing_active_ || is_closed()) return;
-  ReplicatorQueue& q = backend_.queue();
+  const ReplicatorQueue& q = backend_.queue();
   std::string out;
   std::size_t end = std::min(listing_.size(), listing_pos_ + kStatusChunkUsers);
   for (; listing_pos_ < end; ++listing_pos_) {

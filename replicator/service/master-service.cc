@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "logger.h"
 
 namespace drepl {
@@ -82,17 +84,11 @@ std::optional<MasterEnv> master_env_from_environment() {
     l.name = env_or(var.c_str(), "");
     // 2.4 may append settings after the name; the name is the first word.
     if (auto tab = l.name.find('\t'); tab != std::string::npos) l.name.resize(tab);
-    if (!fd_is_open(l.fd)) {
-      // A wrong first fd (2.3: 7, 2.4: 8, from DOVECOT_VERSION) would make
-      // every listener vanish without a trace.
-      log_error("Listener {} (SOCKET{}_SETTINGS) should be fd {}, which is not open "
-                "(DOVECOT_VERSION={}) - not listening on it",
-                l.name, i, l.fd, env.dovecot_version.empty() ? "unset" : env.dovecot_version);
-      continue;
-    }
-    set_cloexec(l.fd);
+    // A closed one is kept: check_master_listener_fds() reports it.
+    if (fd_is_open(l.fd)) set_cloexec(l.fd);
     env.listeners.push_back(std::move(l));
   }
+  env.listener_fds = check_master_listener_fds(env);
   set_cloexec(kStatusFd);
   if (fd_is_open(kDeadFd)) set_cloexec(kDeadFd);
   // fd 3 is anvil, fd 4 may be the master's log pipe: not ours to pass on.
@@ -100,6 +96,23 @@ std::optional<MasterEnv> master_env_from_environment() {
     if (fd_is_open(fd)) set_cloexec(fd);
   }
   return env;
+}
+
+Status check_master_listener_fds(const MasterEnv& env) {
+  for (std::size_t i = 0; i < env.listeners.size(); ++i) {
+    const MasterListener& l = env.listeners[i];
+    if (fd_is_open(l.fd)) continue;
+    // A wrong first fd (2.3: 7, 2.4: 8, from DOVECOT_VERSION) would make
+    // listeners vanish without a trace.
+    return make_error(
+        ErrorCode::kInternal,
+        fmt::format("Listener {} (SOCKET{}_SETTINGS) should be fd {}, which is not open "
+                    "(SOCKET_COUNT={}, DOVECOT_VERSION={}: listeners start at fd 7 before 2.4, "
+                    "at 8 from 2.4)",
+                    l.name, i, l.fd, env.listeners.size(),
+                    env.dovecot_version.empty() ? "unset" : env.dovecot_version));
+  }
+  return ok_status();
 }
 
 MasterStatus::MasterStatus(asio::io_context& io, const MasterEnv& env,

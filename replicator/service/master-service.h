@@ -22,9 +22,11 @@
 #include <string>
 #include <vector>
 
+#include "result.h"
+
 namespace drepl {
 
-// One listener passed by the master.
+// One listener passed by the master (or by systemd, systemd-notify.h).
 struct MasterListener {
   int fd = -1;
   std::string name;  // SOCKET<n>_SETTINGS, e.g. "replicator-doveadm"
@@ -39,13 +41,28 @@ struct MasterEnv {
   std::string config_socket;    // CONFIG_FILE_SOCKET (2.4 only)
   bool log_debug = false;       // LOG_DEBUG non-empty
   std::vector<MasterListener> listeners;
+  // check_master_listener_fds() when the environment was read, before this
+  // process opened any fd of its own (which would take a missing
+  // listener's number).
+  Status listener_fds;
 };
 
 // Reads the environment. nullopt when we were not started by a Dovecot
 // master (no GENERATION/SOCKET_COUNT, or fd 5 is not open). The listener
-// fds are numbered from 7, or from 8 when DOVECOT_VERSION is 2.4 or later.
-// Marks fds 5, 6 and the listeners close-on-exec.
+// fds are numbered from 7, or from 8 when DOVECOT_VERSION is 2.4 or later;
+// every one of the SOCKET_COUNT is listed, open or not, and
+// MasterEnv::listener_fds says whether all are open. Call it first thing in
+// main(). Marks fds 5, 6 and the listeners close-on-exec.
 std::optional<MasterEnv> master_env_from_environment();
+
+// Checks that every listener the master promised (SOCKET<n>_SETTINGS) is an
+// open fd now. A missing one means a wrong first fd (DOVECOT_VERSION) or a
+// broken master and would leave the daemon deaf on that listener, so the
+// caller treats it as fatal. Error (kInternal), one line: "Listener <name>
+// (SOCKET<n>_SETTINGS) should be fd <fd>, which is not open
+// (SOCKET_COUNT=<n>, DOVECOT_VERSION=<v>: listeners start at fd 7 before
+// 2.4, at 8 from 2.4)".
+Status check_master_listener_fds(const MasterEnv& env);
 
 // First listener fd for a DOVECOT_VERSION string: 7 for 2.3 and older, 8
 // for 2.4 and newer (2.4 inserted MASTER_CONFIG_FD = 7).

@@ -4,7 +4,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cxxabi.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <typeinfo>
 
 #include "logger.h"
 
@@ -65,16 +71,38 @@ void ServiceRuntime::trigger(const std::string& reason) {
 }
 
 void run_until_stopped_then_exit(asio::io_context& io) {
-  for (;;) {
-    try {
-      io.run();
-      break;
-    } catch (const std::exception& e) {
-      log_error("Internal error in an event handler, continuing: {}", e.what());
-    }
-  }
+  io.run();  // no catch: see the header
   std::fflush(nullptr);
   ::_exit(0);
 }
+
+namespace {
+
+[[noreturn]] void log_uncaught_and_abort() {
+  std::string what = "std::terminate() without an exception";
+  if (std::exception_ptr e = std::current_exception()) {
+    std::string type = "of unknown type";
+    if (const std::type_info* t = abi::__cxa_current_exception_type()) {
+      int status = -1;
+      char* demangled = abi::__cxa_demangle(t->name(), nullptr, nullptr, &status);
+      type = status == 0 && demangled != nullptr ? demangled : t->name();
+      std::free(demangled);
+    }
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = fmt::format("uncaught exception {}: {}", type, ex.what());
+    } catch (...) {
+      what = fmt::format("uncaught exception {}", type);
+    }
+  }
+  log_fatal("Internal error: {} - aborting", what);
+  std::fflush(nullptr);
+  std::abort();
+}
+
+}  // namespace
+
+void abort_on_uncaught_exception() { std::set_terminate(&log_uncaught_and_abort); }
 
 }  // namespace drepl

@@ -49,10 +49,23 @@ class ServiceRuntime {
 // Runs `io` until it is stopped, then leaves the process with _exit(0)
 // (everything must be saved by then): destructors are skipped because
 // pending handlers still own connections whose client tokens point into
-// objects destroyed before the io_context. A handler that throws (e.g.
-// std::system_error when the kernel refuses a resolver thread near
-// vsz_limit) does not abort the daemon: one error line is logged and the
-// loop is re-entered, which Asio allows.
+// objects destroyed before the io_context.
+//
+// Exceptions: none on the data path. Errors are values (Result, Asio's
+// error_code overloads); what still throws is a bug or exhaustion
+// (std::bad_alloc, std::length_error from CompactString, Asio's
+// std::system_error when a thread can't be created near vsz_limit). Such an
+// exception is not caught: the handler that threw may have left an
+// invariant half-updated (a dsync slot never released), so the daemon
+// crashes loudly (abort_on_uncaught_exception) and the master or systemd
+// starts a fresh one from replicator.db and its journal.
 [[noreturn]] void run_until_stopped_then_exit(asio::io_context& io);
+
+// Installs the process's std::terminate handler: one Fatal line
+// "Internal error: uncaught exception <type>: <what()> - aborting" (framed
+// for the log service under the master), then abort() (a core dump with the
+// throwing frame on the stack: nothing catches on the way up). Call once
+// after log_init().
+void abort_on_uncaught_exception();
 
 }  // namespace drepl

@@ -6,18 +6,24 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include <fmt/format.h>
 
 #include "logger.h"
 
 namespace drepl {
 
-std::vector<MasterListener> systemd_listeners() {
+Result<std::vector<MasterListener>> systemd_listeners() {
+  const char* promised = std::getenv("LISTEN_FDS");
+  std::string promised_text = promised != nullptr ? promised : "";
   char** names = nullptr;
   int n = ::sd_listen_fds_with_names(1, &names);
   std::vector<MasterListener> out;
   if (n < 0) {
-    log_error("Can't take the sockets systemd passed (LISTEN_FDS): {}", std::strerror(-n));
-    return out;
+    return make_error(ErrorCode::kInternal,
+                      fmt::format("Can't take the sockets systemd passed (LISTEN_FDS={}): {}",
+                                  promised_text, std::strerror(-n)));
   }
   for (int i = 0; i < n; ++i) {
     int fd = SD_LISTEN_FDS_START + i;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "master-service.h"
+#include "result.h"
 
 namespace drepl {
 
@@ -34,8 +35,10 @@ namespace drepl {
 // the process was not socket-activated (no LISTEN_FDS, or LISTEN_PID is
 // another process). Removes LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES from the
 // environment and marks the fds close-on-exec, so dsync children inherit
-// neither.
-std::vector<MasterListener> systemd_listeners();
+// neither. Error (kInternal), when LISTEN_FDS promises fds that are not
+// there or is malformed: "Can't take the sockets systemd passed
+// (LISTEN_FDS=<n>): <reason>".
+Result<std::vector<MasterListener>> systemd_listeners();
 
 class SystemdNotifier {
  public:

@@ -12,11 +12,11 @@
 
 namespace drepl {
 
-// What the caller should do about an error (the retry policy).
+// What the caller should do about an error (the retry policy). Why a dsync
+// failed (no such user, noreplicate, ...) is a SyncErrorKind
+// (sync-error.h), not an ErrorCode.
 enum class ErrorCode : unsigned char {
   kTemp,         // transient: retry later (connect refused, dsync FAIL, lock timeout)
-  kNoUser,       // userdb has no such user: drop it from the queue
-  kNoReplicate,  // userdb says noreplicate: skip, never dsync
   kInvalid,      // malformed line or setting: log it; retrying the same input won't help
   kInternal,     // our own bug: log as error, keep running
 };

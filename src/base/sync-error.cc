@@ -18,6 +18,7 @@ std::string_view sync_error_kind_to_string(SyncErrorKind kind) {
     case SyncErrorKind::kProtocol: return "protocol";
     case SyncErrorKind::kHostNotFound: return "host_not_found";
     case SyncErrorKind::kSshAuthFailed: return "ssh_auth_failed";
+    case SyncErrorKind::kUserdbFailed: return "userdb_failed";
   }
   return "none";
 }
@@ -41,6 +42,7 @@ bool sync_error_may_have_changed_mail(SyncErrorKind kind) {
     case SyncErrorKind::kLocalDoveadm:
     case SyncErrorKind::kHostNotFound:
     case SyncErrorKind::kSshAuthFailed:
+    case SyncErrorKind::kUserdbFailed:
       return false;
     case SyncErrorKind::kRemoteError:
     case SyncErrorKind::kTimeout:

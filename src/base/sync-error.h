@@ -22,10 +22,12 @@ enum class SyncErrorKind : unsigned char {
   kProtocol,            // malformed reply from doveadm-server
   kHostNotFound,        // the replica's host name does not resolve (DNS)
   kSshAuthFailed,       // remote:/remoteprefix: ssh refused our key (or the host key)
+  kUserdbFailed,        // the userdb lookup before the dsync failed (auth FAIL, auth-userdb
+                        // unreachable or timed out): no dsync ran
 };
 
 // The last SyncErrorKind value (for arrays indexed by kind).
-inline constexpr SyncErrorKind kSyncErrorKindLast = SyncErrorKind::kSshAuthFailed;
+inline constexpr SyncErrorKind kSyncErrorKindLast = SyncErrorKind::kUserdbFailed;
 
 // Stable lowercase token for status/JSON output, e.g. "connect_refused".
 std::string_view sync_error_kind_to_string(SyncErrorKind kind);
@@ -38,7 +40,7 @@ bool sync_error_is_destination_down(SyncErrorKind kind);
 // False for kinds that say dsync never reached the mailboxes (nothing was
 // connected, authenticated or locked: kConnectRefused, kAuthFailed,
 // kTlsVerifyFailed, kLockTimeout, kLocalDoveadm, kHostNotFound,
-// kSshAuthFailed, and kNone/kNoUser/kNoReplicate/kNoReplica); true for the
+// kSshAuthFailed, kUserdbFailed, and kNone/kNoUser/kNoReplicate/kNoReplica); true for the
 // rest (kRemoteError, kTimeout, kProtocol): the failed dsync may have applied
 // part of its changes, so the user's stored dsync state is stale.
 bool sync_error_may_have_changed_mail(SyncErrorKind kind);

@@ -29,6 +29,9 @@ std::vector<std::string> split_tab(const std::string& line) {
   return out;
 }
 
+// userdb_fields_ value that makes the fake auth server answer FAIL.
+constexpr const char* kUserdbFail = "<FAIL>";
+
 class BrainTest : public ::testing::Test {
  protected:
   BrainTest()
@@ -49,7 +52,9 @@ class BrainTest : public ::testing::Test {
         if (f[0] != "USER") continue;
         ++user_lookups_;
         auto it = userdb_fields_.find(f[2]);
-        if (it == userdb_fields_.end()) {
+        if (it != userdb_fields_.end() && it->second == kUserdbFail) {
+          c.send("FAIL\t" + f[1] + "\treason=userdb backend down\n");
+        } else if (it == userdb_fields_.end()) {
           c.send("NOTFOUND\t" + f[1] + "\n");
         } else {
           c.send("USER\t" + f[1] + "\t" + f[2] + (it->second.empty() ? "" : "\t" + it->second) + "\n");
@@ -185,6 +190,27 @@ TEST_F(BrainTest, UserMissingFromUserdbOrNoUserReplyIsRemoved) {
     return queue_.lookup("ghost") == nullptr && queue_.lookup("erin") == nullptr;
   }));
   EXPECT_EQ(commands_.size(), 1u);
+}
+
+// A userdb lookup that fails is a failed attempt of its own kind (not a
+// doveadm-server problem): no dsync, the state kept, backoff as for a failure.
+TEST_F(BrainTest, UserdbLookupFailureIsAFailedAttemptOfKindUserdbFailed) {
+  userdb_fields_["ivan"] = kUserdbFail;
+  SyncCounters counters;
+  SteadyMillisClock millis;
+  brain_->set_metrics(&counters, &millis);
+  brain_->start();
+  queue_.modify(queue_.get("ivan"), [](ReplicatorUser& u) { u.state = "OLD"; });
+  brain_->notify("ivan", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("ivan")->last_sync_failed; }));
+  const ReplicatorUser* u = queue_.lookup("ivan");
+  EXPECT_EQ(u->last_error.kind, SyncErrorKind::kUserdbFailed);
+  EXPECT_NE(u->last_error.text.find("userdb backend down"), std::string::npos) << u->last_error.text;
+  EXPECT_EQ(u->consecutive_failures, 1u);
+  EXPECT_EQ(u->state, "OLD");
+  EXPECT_TRUE(commands_.empty());
+  EXPECT_EQ(counters.skipped[static_cast<std::size_t>(SyncSkipReason::kUserdbFailed)], 1u);
+  EXPECT_EQ(counters.failed[static_cast<std::size_t>(SyncErrorKind::kLocalDoveadm)], 0u);
 }
 
 TEST_F(BrainTest, FailedDsyncDropsStateAndMarksFailed) {

@@ -164,7 +164,7 @@ struct FakeBackend : DoveadmBackend {
   std::function<void(Status)> pending_add;
   bool hold_ready = false;            // when_ready() keeps the callback
   std::function<void()> pending_ready;
-  ReplicatorQueue& queue() override { return q; }
+  const ReplicatorQueue& queue() const override { return q; }
   void when_ready(std::function<void()> ready) override {
     if (hold_ready) {
       pending_ready = std::move(ready);

@@ -146,6 +146,7 @@ dovecot_replicator_syncs_failed_total{kind="local_doveadm"} 0
 dovecot_replicator_syncs_failed_total{kind="protocol"} 0
 dovecot_replicator_syncs_failed_total{kind="host_not_found"} 0
 dovecot_replicator_syncs_failed_total{kind="ssh_auth_failed"} 0
+dovecot_replicator_syncs_failed_total{kind="userdb_failed"} 0
 # HELP dovecot_replicator_syncs_skipped_total Users taken out of the queue that got no dsync, by reason.
 # TYPE dovecot_replicator_syncs_skipped_total counter
 dovecot_replicator_syncs_skipped_total{reason="user_not_found"} 0

@@ -4,9 +4,9 @@
 One Dovecot 2.3 pair (tests/e2e/dovepair.py, our plugin and daemon, replication_max_conns
 = 2 so that a drain takes a while) in a free port block of 35000-35990. Then:
 
-  rounds   ROUNDS (default 20) times: 10 IMAP changes (APPENDs, a few \Flagged) for
+  rounds   ROUNDS (default 20) times: 6 IMAP changes (APPENDs, some flag changes) for
            random users on random nodes, in a thread; at a random moment during them
-           (0.1-1.2 s), kill -9 of a random node's replicator mid-drain; the traffic
+           (0.1-0.8 s), kill -9 of a random node's replicator mid-drain; the traffic
            goes on while it is down; the master starts it again on demand (the
            aggregator reconnects).
   dsync    once: 300 messages dropped into a user's Maildir/new on A (as another MTA

@@ -9,7 +9,7 @@ One Dovecot 2.3 pair (tests/e2e/dovepair.py, our plugin and daemon, replication_
            (0.1-0.8 s), kill -9 of a random node's replicator mid-drain; the traffic
            goes on while it is down; the master starts it again on demand (the
            aggregator reconnects).
-  dsync    once: 300 messages dropped into a user's Maildir/new on A (as another MTA
+  dsync    once: 1000 messages dropped into a user's Maildir/new on A (as another MTA
            would) and that user queued; while its dsync runs, kill -9 of A's
            doveadm-server processes; the traffic goes on (an APPEND per user and node).
   oracle   both queues drain with no user failed; on both nodes every message written
@@ -48,7 +48,7 @@ from faultkit import status_detail  # noqa: E402
 OPTS = argparse.Namespace(prefix=None, seed=None, rounds=None, port_base=None, keep=False)
 STATE = {"pair": None, "failed": False, "root": None}
 USERS = tuple("kr%02d" % i for i in range(1, 9))
-DSYNC_BULK = 300
+DSYNC_BULK = 1000
 
 
 def wait(pred, timeout, what, interval=0.1):
@@ -73,7 +73,7 @@ def drop_into_maildir(node, user, msgids):
         name = "%d.M%dP%d_%s.drop" % (t, i, os.getpid(), tag)
         tmp = os.path.join(node.mail_dir, user, "Maildir", "tmp", name)
         with open(tmp, "wb") as fh:
-            fh.write(dovepair.make_message(mid, body="bulk %d\r\n" % i + "x" * 2000))
+            fh.write(dovepair.make_message(mid, body="bulk %d\r\n" % i + "x" * 1000))
         os.chown(tmp, p.vmail_uid, p.vmail_gid)
         os.rename(tmp, os.path.join(new, name))
 
@@ -217,7 +217,7 @@ class KillRounds(unittest.TestCase):
                             b"%s\thigh\n" % user.encode())
         wait(lambda: "in_flight" in status_detail(a, user)[user]["flags"], 20,
              "%s's dsync started" % user, interval=0.01)
-        time.sleep(self.rng.uniform(0.1, 0.4))  # into the dsync
+        time.sleep(self.rng.uniform(0.05, 0.3))  # into the dsync
         b_log = faultkit.log_size(p.b)
         pids = doveadm_server_pids(a)
         for pid in pids:

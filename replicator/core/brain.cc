@@ -59,6 +59,16 @@ void Brain::start() {
   if (settings_.max_conns == 0) {
     log_warning("replication_max_conns = 0: no user will ever be synced");
   }
+  // The breakers start closed (their state is not persisted): a user whose
+  // last sync failed because its replica looked down is due at once instead
+  // of after its failure backoff. The first such sync reopens the breaker if
+  // the replica is still down (the others then wait for its probes); if the
+  // replica is back, everyone syncs now.
+  std::size_t n = queue_.retry_failed_now(
+      [](const ReplicatorUser& u) { return sync_error_is_destination_down(u.last_error.kind); });
+  if (n > 0) {
+    log_info("{} users last failed because their replica looked down: retrying them now", n);
+  }
   schedule_fill();
   arm_waiter_expiry();
 }
@@ -422,7 +432,11 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     queue_.remove(username);
     removed(username);
   } else {
-    queue_.finish_sync(*user, false, "", r.error);
+    if (trial && sync_error_is_destination_down(r.error.kind)) {
+      queue_.finish_failed_trial(*user, r.error);  // a probe: no longer backoff for the user
+    } else {
+      queue_.finish_sync(*user, false, "", r.error);
+    }
     if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
     waiters_.finish_sync(username, seq, false, answer_fn_);
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {

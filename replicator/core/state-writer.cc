@@ -29,6 +29,23 @@ constexpr std::size_t kBufferBytes = 1 << 20;
 // "" or the error's message: the worker thread and the log want text.
 std::string message_of(const Status& st) { return st ? std::string() : st.error().message; }
 
+// The reason part of a syscall error text ("write(x) failed: No space left on
+// device" -> "No space left on device"): the same reason on another file is
+// the same trouble (a full state_dir fails the journal and the snapshot alike).
+std::string_view reason_of(std::string_view error) {
+  const std::size_t colon = error.rfind(": ");
+  return colon == std::string_view::npos ? error : error.substr(colon + 2);
+}
+
+// Retry delay after `failures` failed writes in a row: 250 ms, doubling, at
+// most 5 s (a full disk is not hammered, and its state is written within 5 s
+// of space coming back).
+std::chrono::milliseconds failure_delay(std::uint32_t failures) {
+  if (failures == 0) return std::chrono::milliseconds(0);
+  const std::int64_t ms = std::int64_t{250} << std::min<std::uint32_t>(failures - 1, 5);
+  return std::chrono::milliseconds(std::min<std::int64_t>(ms, 5000));
+}
+
 }  // namespace
 
 std::uint64_t journal_compaction_threshold(std::uint64_t snapshot_bytes) {
@@ -77,11 +94,27 @@ void StateWriter::install_journal(int fd, std::uint64_t snapshot_bytes,
   if (fd < 0) {
     // The stale journal is ignored at start-up; the next write is a snapshot.
     full_needed_ = true;
-    log_error("Can't start the replication queue journal: {}", error);
+    write_failed("Can't start the replication queue journal", error);
     return;
   }
   snapshot_bytes_ = snapshot_bytes;
   journal_bytes_ = journal_bytes;
+}
+
+void StateWriter::write_failed(std::string_view what, const std::string& error) {
+  ++failure_streak_;
+  // One line when saving starts failing (or fails for another reason), not
+  // one per attempt: the retries go on quietly until written_again().
+  if (last_error_.empty() || reason_of(error) != reason_of(last_error_)) {
+    log_error("{}: {} (retrying; the last saved {} is kept as it is)", what, error, path_);
+  }
+  last_error_ = error;
+}
+
+void StateWriter::written_again(const std::string& file, std::size_t users) {
+  failure_streak_ = 0;
+  if (!last_error_.empty()) log_info("{}: written again ({} users)", file, users);
+  last_error_.clear();
 }
 
 void StateWriter::join_worker() {
@@ -118,6 +151,7 @@ void StateWriter::arm() {
   auto wait = journal_wanted()
                   ? std::chrono::steady_clock::duration(debounce_)
                   : std::max<std::chrono::steady_clock::duration>(debounce_, snapshot_cost_ * 2);
+  wait = std::max<std::chrono::steady_clock::duration>(wait, failure_delay(failure_streak_));
   timer_.expires_after(wait);
   timer_.async_wait([this](const asio::error_code& ec) {
     armed_ = false;
@@ -241,14 +275,12 @@ void StateWriter::write_finished(bool ok, std::string error, std::size_t users,
     ++snapshots_done_;
     last_success_time_ = static_cast<std::int64_t>(std::time(nullptr));
     last_write_users_ = users;
-    if (!last_error_.empty()) log_info("{}: written again ({} users)", path_, users);
-    last_error_.clear();
+    if (journal_fd_.valid()) written_again(path_, users);  // else the journal failed
     log_debug("{}: saved {} users in {} ms", path_, users,
               std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
   } else {
     ++writes_failed_;
-    if (error != last_error_) log_error("Can't save the replication queue: {}", error);
-    last_error_ = error;
+    write_failed("Can't save the replication queue", error);
     dirty_ = true;  // try again later
     full_needed_ = true;
   }
@@ -296,12 +328,10 @@ void StateWriter::journal_finished(bool ok, std::string error, std::size_t users
     ++journal_appends_;
     last_success_time_ = static_cast<std::int64_t>(std::time(nullptr));
     last_write_users_ = users;
-    if (!last_error_.empty()) log_info("{}: written again ({} users)", journal_path_, users);
-    last_error_.clear();
+    written_again(journal_path_, users);
   } else {
     ++writes_failed_;
-    if (error != last_error_) log_error("Can't save the replication queue: {}", error);
-    last_error_ = error;
+    write_failed("Can't save the replication queue", error);
     // The journal may end in a partial line now: write a snapshot instead.
     dirty_ = true;
     full_needed_ = true;
@@ -319,7 +349,8 @@ bool StateWriter::flush_now() {
   last_cost_ = std::chrono::steady_clock::now() - started;
   if (!r) {
     ++writes_failed_;
-    log_error("Can't save the replication queue: {}", r.error().message);
+    last_error_.clear();  // at shutdown: always say it
+    write_failed("Can't save the replication queue", r.error().message);
     return false;
   }
   dirty_ = false;
@@ -330,6 +361,7 @@ bool StateWriter::flush_now() {
   snapshot_cost_ = last_cost_;
   last_success_time_ = static_cast<std::int64_t>(std::time(nullptr));
   last_write_users_ = r.value();
+  written_again(path_, r.value());
   log_debug("{}: saved {} users", path_, r.value());
   std::uint64_t snap_bytes = 0, journal_bytes = 0;
   std::string jerr;

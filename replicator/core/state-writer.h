@@ -24,6 +24,11 @@
 // does the fsync/rename/directory fsync and the journal's write+fdatasync.
 // A slice walk is not a point-in-time copy: a user changed meanwhile stays
 // marked and goes into the journal right after the snapshot.
+// A failed write (e.g. a full state_dir: ENOSPC) never touches replicator.db
+// (the temp file is removed; a failed journal append makes the next write a
+// snapshot). It is retried 250 ms later, the delay doubling up to 5 s while
+// it keeps failing; the log gets one line when saving starts failing (again
+// when the reason changes) and one "written again" when it works.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -91,6 +96,11 @@ class StateWriter {
   void write_finished(bool ok, std::string error, std::size_t users,
                       std::chrono::steady_clock::duration took);
   void join_worker();
+  // Counts a failed write and logs it when saving was fine before or now
+  // fails for another reason (errno text): one line per outage, not per retry.
+  void write_failed(std::string_view what, const std::string& error);
+  // A write succeeded: logs "written again" after failures, resets the retry delay.
+  void written_again(const std::string& file, std::size_t users);
   bool journal_wanted() const;
   void install_journal(int fd, std::uint64_t snapshot_bytes, std::uint64_t journal_bytes,
                        const std::string& error);
@@ -130,7 +140,8 @@ class StateWriter {
   std::uint64_t writes_failed_ = 0;
   std::int64_t last_success_time_ = 0;
   std::uint64_t last_write_users_ = 0;
-  std::string last_error_;
+  std::string last_error_;     // "" while writes succeed
+  std::uint32_t failure_streak_ = 0;  // failed writes in a row: retry delay 250 ms .. 5 s
 };
 
 // Journal size that triggers a snapshot: max(4 MiB, snapshot_bytes / 2).

@@ -513,6 +513,15 @@ DesyncStep ReplicatorQueue::finish_desynced_sync(ReplicatorUser& user, const Syn
   return step;
 }
 
+void ReplicatorQueue::finish_failed_trial(ReplicatorUser& user, const SyncError& error) {
+  const std::uint32_t before = user.consecutive_failures;
+  user.desync_streak = 0;
+  user.oneway_next = false;
+  record_outcome(user, false, {}, error);
+  user.consecutive_failures = std::max<std::uint32_t>(before, 1);
+  push(user);
+}
+
 void ReplicatorQueue::record_outcome(ReplicatorUser& user, bool success,
                                      std::string_view new_state, const SyncError& error) {
   if (success) {

@@ -231,6 +231,13 @@ class ReplicatorQueue {
   // desync_next_step() gives: oneway_next, and retry_now (due at once instead
   // of after the failure backoff). Returns that step.
   DesyncStep finish_desynced_sync(ReplicatorUser& user, const SyncError& error);
+  // finish_sync() for a circuit-breaker trial (destination-breaker.h) that
+  // found the destination still down (sync_error_is_destination_down(kind)):
+  // the same failure bookkeeping, except that consecutive_failures is not
+  // raised (it becomes at least 1). The trial measured the destination, not
+  // the user: a replica down for an hour must not leave its users with an
+  // hour-long backoff (they are retried when the breaker closes).
+  void finish_failed_trial(ReplicatorUser& user, const SyncError& error);
 
   // Makes every queued (not popped) user that is failed or deferred and
   // satisfies `pred` due now: sets retry_now (failed ones) and clears

@@ -19,6 +19,12 @@ port block of 35000-35990:
                   with kind timeout, the only slot is freed, other users sync.
   T5NeverSync     userdb `mail_replica=` (empty) and `noreplicate`: never failed,
                   never a dsync (replicator debug log), flagged never_sync.
+  T6RestartWhileReplicaDown  the replicator restarted (SIGTERM) while B is down
+                  (issue 14, found by an admin): the breaker starts closed and used
+                  to leave every failed user waiting out its failure backoff (5 min,
+                  up to 40 after long outages); now they are retried at start-up, the
+                  breaker reopens, and B's return is noticed: every change on B
+                  within 30 s, no user's failure count raised by the probes.
 
 Every class also checks that neither log shows a Panic, an unexpected Fatal or one
 of our processes dying (faultkit.crash_lines).
@@ -500,6 +506,56 @@ class T5NeverSync(PairTest):
             self.assertNotIn(mids[u], p.b.messages(u) or {}, "%s was replicated" % u)
         self.assertTrue(a.log_lines(("replication(nrflag): not replicated",)))
         self.assertEqual(faultkit.replicator_pid(a), pid)
+        self.assert_no_crash()
+
+
+# --------------------------------------------------------------------------- 6
+
+class T6RestartWhileReplicaDown(PairTest):
+    USERS = ("r1", "r2", "r3")
+
+    def test_restart_while_replica_down(self):
+        p = self.pair
+        a, b = p.a, p.b
+        p.wait_quiet()
+        self.assertEqual(b.stop(), [], "B left processes behind")
+        mids = {u: "restart-%s-%s@e2e" % (u, uuid.uuid4().hex[:8]) for u in self.USERS}
+        for u in self.USERS:
+            a.append(u, mids[u])
+
+        def all_failed():
+            rows = status_detail(a)
+            return all(rows[u]["failed"] == 1 and rows[u]["error_kind"] == "connect_refused"
+                       for u in self.USERS) and rows
+        wait(all_failed, 20, "every user failed with connect_refused (B down)")
+        # let the breaker probe B (a trial sync at +2 s and +6 s) before the restart
+        t_failed = time.monotonic()
+        wait(lambda: time.monotonic() - t_failed > 6.5 and all_failed(), 15, "B down for two probes")
+        old = faultkit.replicator_pid(a)
+        log_before = faultkit.log_size(a)
+        os.kill(old, signal.SIGTERM)  # an admin's restart: clean exit, state saved
+        new = faultkit.wait_replicator(a, 30, not_pid=old)
+        t_restart = time.monotonic()
+        # The restarted daemon tries B again (its breaker starts closed and opens
+        # again) instead of leaving every user to its failure backoff.
+        down_line = "Replica tcp:127.0.0.1:%d looks down" % b.doveadm_port
+        wait(lambda: down_line in a.log_text()[log_before:], 20,
+             "the restarted replicator trying B again while it is down")
+        rows = status_detail(a)
+        for u in self.USERS:
+            # the breaker's probes are not the user's failures
+            self.assertLessEqual(rows[u]["failures"], 2, rows[u])
+        b.start()
+        t_up = time.monotonic()
+        wait(lambda: all(on_b(p, u, mids[u]) for u in self.USERS), 30,
+             "every change on B within 30 s of B's return (after a restart while it was down)")
+        secs = time.monotonic() - t_up
+        self.timing("restart while B down; B back -> all %d changes on B" % len(self.USERS), secs)
+        print("faults: replicator restarted %.1f s before B came back; converged %.1f s after" % (
+            t_up - t_restart, secs), file=sys.stderr)
+        rows, _ = wait(lambda: (lambda r: all(x["failed"] == 0 for x in r.values()) and r)(
+            status_detail(a)), 15, "no user failed on A any more")
+        self.assertEqual(faultkit.replicator_pid(a), new)
         self.assert_no_crash()
 
 

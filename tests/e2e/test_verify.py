@@ -56,17 +56,13 @@ def verify(node, *args):
     return r.returncode, {row["user"]: row for row in rows}, r.stderr
 
 
-def setUpModule():
-    if os.geteuid() != 0:
-        raise RuntimeError("the e2e test needs root (it runs private Dovecot masters)")
-    module = os.path.join(OPTS.prefix, MODULE_REL)
+def stage_modules(root, prefix):
+    """Copies the system's doveadm modules and ours from `prefix` into root/doveadm-modules
+    (bind-mounted over the system dir by doveadm()); sets STATE["mods"]. Other e2e
+    tests call this to use verify() as their oracle."""
+    module = os.path.join(prefix, MODULE_REL)
     if not os.path.exists(module):
         raise RuntimeError("no doveadm module at %s" % module)
-    root = OPTS.root
-    if not root:
-        root = tempfile.mkdtemp(prefix="drepl-e2e-verify-", dir="/tmp")
-        STATE["made_root"] = True
-    os.chmod(root, 0o755)  # Dovecot's auth and mail processes read the pair below it
     mods = os.path.join(root, "doveadm-modules")
     os.makedirs(mods, exist_ok=True)
     for name in os.listdir(SYSTEM_DOVEADM_MODULES):
@@ -74,6 +70,18 @@ def setUpModule():
             shutil.copy2(os.path.join(SYSTEM_DOVEADM_MODULES, name), mods)
     shutil.copy2(module, mods)
     STATE["mods"] = mods
+    return mods
+
+
+def setUpModule():
+    if os.geteuid() != 0:
+        raise RuntimeError("the e2e test needs root (it runs private Dovecot masters)")
+    root = OPTS.root
+    if not root:
+        root = tempfile.mkdtemp(prefix="drepl-e2e-verify-", dir="/tmp")
+        STATE["made_root"] = True
+    os.chmod(root, 0o755)  # Dovecot's auth and mail processes read the pair below it
+    stage_modules(root, OPTS.prefix)
     p = dovepair.Pair(os.path.join(root, "pair"), port_base=OPTS.port_base, prefix=OPTS.prefix,
                       users=USERS)
     STATE["pair"] = p

@@ -361,6 +361,82 @@ TEST_F(BrainTest, DownReplicaIsProbedUntilEveryUserWaitingForItIsSynced) {
   EXPECT_EQ(ov.waiting_failed + ov.queued_failed, 0u);
 }
 
+// Issue 14 (found by an admin): every failed circuit-breaker trial raised the
+// trial user's consecutive_failures, so after an hour of a down replica (one
+// trial a minute) its users carried a 40-60 minute failure backoff; that backoff
+// hid behind the breaker's retry_now until the replicator restarted. Now a
+// trial that finds the replica still down leaves the count at 1.
+TEST_F(BrainTest, FailedProbesDoNotRaiseTheUsersBackoff) {
+  userdb_fields_["p1"] = std::string("home=/h\tmail_replica=") + down_replica_;
+  reply_for_["p1"] = kDsyncFailed;
+  brain_->start();
+  brain_->notify("p1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    const ReplicatorUser* u = queue_.lookup("p1");
+    return u != nullptr && !u->popped && u->last_sync_failed;
+  }));
+  ASSERT_TRUE(breakers_.is_open(down_replica_));
+  EXPECT_EQ(queue_.lookup("p1")->consecutive_failures, 1u);
+  constexpr std::size_t kTrials = 6;
+  for (std::size_t i = 1; i <= kTrials; ++i) {
+    handled_.clear();
+    running_.clear();
+    const UnixTime probe = breakers_.next_probe_time(down_replica_);
+    ASSERT_GT(probe, clock_.now());
+    clock_.set(probe);
+    queue_.modify(*queue_.lookup("p1"), [](ReplicatorUser&) {});  // wake the brain now
+    ASSERT_TRUE(run_until(io_, [&] {
+      const ReplicatorUser* u = queue_.lookup("p1");
+      return commands_.size() == 1 + i && !u->popped && u->last_fast_sync == clock_.now();
+    })) << "trial " << i;
+    const ReplicatorUser& u = *queue_.lookup("p1");
+    EXPECT_TRUE(u.last_sync_failed);
+    EXPECT_EQ(u.last_error.kind, SyncErrorKind::kConnectRefused);
+    EXPECT_EQ(u.consecutive_failures, 1u) << "trial " << i;
+    // Due at the breaker's next probe.
+    EXPECT_EQ(queue_.next_sync_time(u), breakers_.next_probe_time(down_replica_));
+  }
+  EXPECT_TRUE(breakers_.is_open(down_replica_));
+  EXPECT_EQ(queue_.failure_backoff_secs("p1", queue_.lookup("p1")->consecutive_failures), 300);
+}
+
+// Issue 14, the other half: the breakers are not persisted, so after a restart
+// (state imported from replicator.db: no retry_now, no hold) a user that had
+// failed because its replica was down waited out its failure backoff even when
+// the replica was back (4 failures: 300 * 2^3 = 40 minutes). Now such users are
+// due at once at start-up; users that failed for other reasons keep their backoff.
+TEST_F(BrainTest, RestartRetriesUsersWhoseReplicaLookedDownAtOnce) {
+  const UnixTime now = clock_.now();
+  auto failed_user = [&](const char* name, SyncErrorKind kind) {
+    userdb_fields_[name] = "home=/h\tmail_replica=tcp:replica:99";
+    reply_for_[name] = kOk;
+    queue_.modify(queue_.get(name), [&](ReplicatorUser& u) {  // as import_queue_file() leaves it
+      u.last_fast_sync = now - 60;
+      u.last_full_sync = now - 60;
+      u.last_sync_failed = true;
+      u.consecutive_failures = 4;
+      u.last_error = SyncError{kind, "connect(replica:99) failed"};
+    });
+  };
+  failed_user("down1", SyncErrorKind::kConnectRefused);
+  failed_user("down2", SyncErrorKind::kTimeout);
+  failed_user("other", SyncErrorKind::kRemoteError);
+  ASSERT_TRUE(sync_error_is_destination_down(SyncErrorKind::kTimeout));
+  ASSERT_FALSE(sync_error_is_destination_down(SyncErrorKind::kRemoteError));
+  // Without the start-up retry: due 40 minutes (less jitter) after the last attempt.
+  EXPECT_GT(queue_.next_sync_time(*queue_.lookup("down1")), now + 1800);
+  brain_->start();
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("down1")->last_successful_sync != 0 &&
+           queue_.lookup("down2")->last_successful_sync != 0;
+  }));
+  EXPECT_EQ(clock_.now(), now);  // no time had to pass
+  EXPECT_EQ(queue_.lookup("down1")->consecutive_failures, 0u);
+  EXPECT_EQ(commands_.size(), 2u);  // "other" still waits for its backoff
+  EXPECT_TRUE(queue_.lookup("other")->last_sync_failed);
+  EXPECT_GT(queue_.next_sync_time(*queue_.lookup("other")), now + 1800);
+}
+
 // Regression: while a trial dsync ran, a user refused by the breaker was held
 // until the probe time that had just passed, so it came straight back: one
 // userdb lookup after another for as long as the trial took (a hung replica:

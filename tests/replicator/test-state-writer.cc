@@ -5,10 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "clock.h"
+#include "logger.h"
 #include "queue-file.h"
 #include "replicator-queue.h"
 #include "test-util.h"
@@ -99,6 +104,50 @@ TEST(StateWriterStream, FailedWriteIsRetriedAndLeavesNoTempFile) {
   ASSERT_TRUE(import_queue_file(again, path).has_value());
   EXPECT_NE(again.lookup("alice"), nullptr);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+// Issue 14 (state_dir full): a write that keeps failing is retried with a
+// growing delay (250 ms doubling, at most 5 s) instead of every debounce, and
+// logged once, not once per attempt; "written again" once it works.
+TEST(StateWriterStream, FailingWritesBackOffAndLogOneLine) {
+  TempDir dir;
+  const std::string log_path = dir.file("stderr.log");
+  const int saved = ::dup(STDERR_FILENO);
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(log_fd, 0);
+  ::dup2(log_fd, STDERR_FILENO);
+  ::close(log_fd);
+  log_init(LogTarget::kPlain, "replicator", false);
+  {
+    asio::io_context io;
+    ManualClock clock(1'700'000'000);
+    ReplicatorQueue queue(clock, QueueSettings{});
+    const std::string sub = dir.file("state");
+    StateWriter writer(io, queue, sub + "/replicator.db", std::chrono::milliseconds(1));
+    queue.get("alice");
+    writer.mark_dirty();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1200);
+    // 1.2 s of changes: without the delay that was a write attempt per millisecond.
+    run_until(io, [&] {
+      writer.mark_dirty("alice");
+      return std::chrono::steady_clock::now() >= until;
+    }, std::chrono::milliseconds(2000));
+    EXPECT_GE(writer.writes_failed(), 2u);
+    EXPECT_LE(writer.writes_failed(), 5u);  // at 0, 0.25, 0.75 s (+ slack)
+    std::filesystem::create_directory(sub);
+    ASSERT_TRUE(run_until(io, [&] { return writer.writes_done() >= 1 && writer.idle(); }));
+  }
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  std::ifstream in(log_path);
+  std::string line;
+  int failed_lines = 0, again_lines = 0;
+  while (std::getline(in, line)) {
+    if (line.find("Can't save the replication queue") != std::string::npos) ++failed_lines;
+    if (line.find("written again") != std::string::npos) ++again_lines;
+  }
+  EXPECT_EQ(failed_lines, 1);
+  EXPECT_EQ(again_lines, 1);
 }
 
 TEST(StateWriterStream, StopMidSnapshotRemovesTheTempFileAndFlushWritesAll) {

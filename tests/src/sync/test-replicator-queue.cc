@@ -668,6 +668,43 @@ TEST(QueueFailures, RetryFailedNowAndDefer) {
   EXPECT_EQ(q.check_invariants_for_test(), "");
 }
 
+// Issue 14: a circuit-breaker trial that finds the replica still down is a
+// probe of the destination, not another failure of the user: a replica down
+// for an hour (a trial a minute) used to leave its trial users with the
+// capped backoff (1 h) once the breaker forgot them (restart).
+TEST(QueueFailures, FailedTrialsDoNotRaiseTheBackoff) {
+  ManualClock clock(1'700'000'000);
+  ReplicatorQueue q(clock, QueueSettings{});
+  ReplicatorUser& u = q.get("t1");
+  const SyncError down{SyncErrorKind::kConnectRefused, "refused"};
+  ASSERT_EQ(q.pop(), &u);
+  q.begin_sync(u);
+  q.finish_sync(u, false, "", down);  // the user's own attempt: counts
+  EXPECT_EQ(u.consecutive_failures, 1u);
+  for (int i = 0; i < 60; i++) {
+    clock.advance(60);
+    q.retry_failed_now([](const ReplicatorUser&) { return true; });  // the probe is due
+    ASSERT_EQ(q.pop(), &u);
+    q.begin_sync(u);
+    q.finish_failed_trial(u, down);
+  }
+  EXPECT_EQ(u.consecutive_failures, 1u);
+  EXPECT_TRUE(u.last_sync_failed);
+  EXPECT_EQ(u.last_error.kind, SyncErrorKind::kConnectRefused);
+  EXPECT_FALSE(u.popped);
+  // What it waits without the breaker (e.g. after a restart): the first step.
+  EXPECT_EQ(q.next_sync_time(u), clock.now() + 300);
+  // A user that already had failures of its own keeps them (not reset, not raised).
+  ReplicatorUser& v = q.get("t2");
+  q.modify(v, [](ReplicatorUser& x) { x.consecutive_failures = 3; x.last_sync_failed = true; });
+  q.retry_failed_now([](const ReplicatorUser&) { return true; });
+  ASSERT_EQ(q.pop(), &v);
+  q.begin_sync(v);
+  q.finish_failed_trial(v, down);
+  EXPECT_EQ(v.consecutive_failures, 3u);
+  EXPECT_EQ(q.check_invariants_for_test(), "");
+}
+
 TEST(QueueNeverSync, NoreplicateUsersNeverDueNeverFailed) {
   ManualClock clock(1'700'000'000);
   ReplicatorQueue q(clock, QueueSettings{});

@@ -281,6 +281,8 @@ doveadm_port = $PORT_B
 doveadm_password = package-test-secret
 mail_replica = tcp:127.0.0.1:$PORT_B
 EOF
+  # (mail_inbox_path: INBOX at the Maildir's top as on 2.3, where on_b looks; Debian's
+  # 10-mail.conf sets /var/mail/%{user}, and empty would be Maildir/.INBOX.)
   mail24() {  # $1: mail root, $2: users file
     cat <<EOF
 mail_uid = vmail
@@ -288,7 +290,7 @@ mail_gid = vmail
 mail_driver = maildir
 mail_home = $1/%{user}
 mail_path = ~/Maildir
-mail_inbox_path =
+mail_inbox_path = ~/Maildir
 mailbox_list_layout = maildir++
 passdb passwd-file {
   passwd_file_path = $2

@@ -38,14 +38,19 @@ if [ "${1:-}" = --root ]; then
   ROOT=$(realpath "${2:?--root needs a directory}"); shift 2
   [ -x "$ROOT/usr/bin/dpkg-deb" ] || { echo "package.sh: $ROOT is not a Debian root" >&2; exit 1; }
   codename=$(. "$ROOT/etc/os-release" && echo "${VERSION_CODENAME:-root}")
-  mkdir -p "$ROOT/drepl-src"
-  mountpoint -q "$ROOT/drepl-src" || mount --bind "$SRC" "$ROOT/drepl-src"
-  trap 'umount "$ROOT/drepl-src" 2>/dev/null || umount -l "$ROOT/drepl-src"' EXIT
   for m in proc dev; do mountpoint -q "$ROOT/$m" || { echo "package.sh: $ROOT/$m not mounted (scripts/trixie-root.sh mounts it)" >&2; exit 1; }; done
   out_rel=${1:-build-pkg-$codename/deb}
   case "$out_rel" in /*) echo "package.sh: with --root, OUT_DIR is relative to the tree" >&2; exit 1 ;; esac
-  deb=$(chroot "$ROOT" env BUILD_DIR="/drepl-src/build-pkg-$codename" JOBS="${JOBS:-2}" \
-        /drepl-src/scripts/package.sh "/drepl-src/$out_rel" | tail -1)
+  # The bind mount lives in a private mount namespace: it goes when the build ends,
+  # and two trees packaged in the same root at once never see each other's.
+  mkdir -p "$ROOT/drepl-src"
+  deb=$(unshare --mount --propagation private sh -c '
+          mount --bind "$1" "$2/drepl-src" &&
+          exec chroot "$2" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+            CCACHE_DIR=/var/cache/ccache BUILD_DIR="/drepl-src/build-pkg-$3" JOBS="$4" \
+            /drepl-src/scripts/package.sh "/drepl-src/$5"' \
+        sh "$SRC" "$ROOT" "$codename" "${JOBS:-2}" "$out_rel" | tail -1)
+  [ -n "$deb" ] || { echo "package.sh: the build in $ROOT failed" >&2; exit 1; }
   echo "$SRC/${deb#/drepl-src/}"
   exit 0
 fi

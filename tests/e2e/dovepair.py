@@ -250,6 +250,10 @@ class Node:
         # replicator-dsync inet_listener ports (pair.dsync_inet), else 0
         self.dsync_port = dsync_port
         self.peer_dsync_port = peer_dsync_port
+        # 2.4 nodes: more (host file, path inside the root) pairs bind-mounted in the
+        # node's private mount namespace (command()), e.g. an /etc/ssh/ssh_config for
+        # a test's sshd; set before start(); the root's own files stay untouched
+        self.binds = []
         self.hostname = "node-%s.%s" % (name, pair.tag)
         self.conf = os.path.join(self.root, "dovecot.conf")
         self.provision_conf = os.path.join(self.root, "dovecot-provision.conf")
@@ -294,10 +298,11 @@ class Node:
             return list(argv), dict({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, **env)
         R = self.fs
         mods = os.path.join(R, "usr/lib/dovecot/modules")
+        binds = [(os.path.join(self.pair.module_dir24, d), os.path.join(mods, d))
+                 for d in ("settings", "doveadm") if ours]
+        binds += [(src, os.path.join(R, dst.lstrip("/"))) for src, dst in self.binds]
         script = " && ".join(
-            ["mount --bind %s %s" % (shlex.quote(os.path.join(self.pair.module_dir24, d)),
-                                     shlex.quote(os.path.join(mods, d)))
-             for d in ("settings", "doveadm") if ours] +
+            ["mount --bind %s %s" % (shlex.quote(src), shlex.quote(dst)) for src, dst in binds] +
             ['exec chroot %s env -i %s %s "$@"' % (
                 shlex.quote(R), ROOT_PATH_ENV,
                 " ".join(shlex.quote("%s=%s" % kv) for kv in sorted(env.items())))])

@@ -477,10 +477,11 @@ class T5NeverSync(PairTest):
     @classmethod
     def configure(cls, pair):
         # our replicator with --debug: one log line per sync it starts
-        pair.extra_conf = "service replicator {\n  executable = %s --debug\n}" % pair.daemon_path
         if pair.dovecot == "2.4":  # the settings module's service, its executable overridden
             pair.extra_conf24 = "service replicator {\n  executable = %s --debug\n}" % (
                 pair.a.inner(pair.a.daemon_path))
+        else:
+            pair.extra_conf = "service replicator {\n  executable = %s --debug\n}" % pair.daemon_path
 
     @classmethod
     def prepare(cls, pair):

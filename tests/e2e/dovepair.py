@@ -250,6 +250,10 @@ class Node:
         # replicator-dsync inet_listener ports (pair.dsync_inet), else 0
         self.dsync_port = dsync_port
         self.peer_dsync_port = peer_dsync_port
+        # 2.4 nodes: more (host file, path inside the root) pairs bind-mounted in the
+        # node's private mount namespace (command()), e.g. an /etc/ssh/ssh_config for
+        # a test's sshd; set before start(); the root's own files stay untouched
+        self.binds = []
         self.hostname = "node-%s.%s" % (name, pair.tag)
         self.conf = os.path.join(self.root, "dovecot.conf")
         self.provision_conf = os.path.join(self.root, "dovecot-provision.conf")
@@ -294,10 +298,11 @@ class Node:
             return list(argv), dict({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, **env)
         R = self.fs
         mods = os.path.join(R, "usr/lib/dovecot/modules")
+        binds = [(os.path.join(self.pair.module_dir24, d), os.path.join(mods, d))
+                 for d in ("settings", "doveadm") if ours]
+        binds += [(src, os.path.join(R, dst.lstrip("/"))) for src, dst in self.binds]
         script = " && ".join(
-            ["mount --bind %s %s" % (shlex.quote(os.path.join(self.pair.module_dir24, d)),
-                                     shlex.quote(os.path.join(mods, d)))
-             for d in ("settings", "doveadm") if ours] +
+            ["mount --bind %s %s" % (shlex.quote(src), shlex.quote(dst)) for src, dst in binds] +
             ['exec chroot %s env -i %s %s "$@"' % (
                 shlex.quote(R), ROOT_PATH_ENV,
                 " ".join(shlex.quote("%s=%s" % kv) for kv in sorted(env.items())))])
@@ -627,15 +632,19 @@ class Node:
 
     # ---- doveadm
 
-    def doveadm(self, *args, check=True, timeout=60, fmt=None):
-        """Runs the stock `doveadm -c <conf> ARGS` for this node; returns CompletedProcess."""
-        cmd = ["doveadm", "-c", self.inner(self.conf)] + (["-f", fmt] if fmt else []) + list(args)
+    def doveadm(self, *args, check=True, timeout=60, fmt=None, conf=None, input=None):
+        """Runs the stock `doveadm -c <conf> ARGS` for this node (conf: a host path,
+        default the node's dovecot.conf; e.g. provision_conf: replication off), with
+        `input` (text) on stdin; returns CompletedProcess."""
+        cmd = (["doveadm", "-c", self.inner(conf or self.conf)] + (["-f", fmt] if fmt else [])
+               + list(args))
         if self.is24:
             argv, env = self.command(cmd, {"DOVECOT_HOSTNAME": self.hostname})
         else:
             argv, env = cmd, dict(os.environ, DOVECOT_HOSTNAME=self.hostname)
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           env=env, timeout=timeout)
+        stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
+                           **stdin)
         if check and r.returncode != 0:
             raise RuntimeError("%s exited %d: %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
         return r
@@ -1243,6 +1252,34 @@ def pair_root24(prefix="drepl-e2e24-", trixie_root=None):
     """A fresh directory for a pair with 2.4 nodes: inside the trixie root's /var/tmp."""
     base = os.path.join(trixie_root or TRIXIE_ROOT, "var", "tmp")
     return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
+def new_pair_root(prefix, dovecot="2.3"):
+    """A fresh directory for a pair of mode `dovecot` (DOVECOT_MODES): /tmp for a 2.3
+    pair, the trixie root's /var/tmp for a pair with a 2.4 node."""
+    if dovecot == "2.3":
+        return tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    return pair_root24(prefix)
+
+
+def require_dovecot(dovecot, prefix24=None):
+    """For a test module's `--dovecot` option: returns the 2.4 stage (the path inside
+    the trixie root, `prefix24` or scripts/dovecot24-build.sh's) for a mode with a 2.4
+    node, None for "2.3". Raises unittest.SkipTest when the mode cannot run here: not
+    root, or no staged 2.4 build in the root (run scripts/dovecot24-build.sh)."""
+    import unittest
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root (private Dovecot masters%s)"
+                                % ("" if dovecot == "2.3" else ", chroot"))
+    if dovecot == "2.3":
+        return None
+    if dovecot not in DOVECOT_MODES:
+        raise ValueError("dovecot must be one of %s" % ", ".join(DOVECOT_MODES))
+    p24 = prefix24 or stage24_default()
+    if not os.path.exists(os.path.join(TRIXIE_ROOT, p24.lstrip("/"), OUR_DAEMON_REL)):
+        raise unittest.SkipTest("no 2.4 stage %s in %s: run scripts/dovecot24-build.sh"
+                                % (p24, TRIXIE_ROOT))
+    return p24
 
 
 # --------------------------------------------------------------------------- CLI

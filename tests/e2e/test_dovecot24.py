@@ -95,16 +95,10 @@ def bad_lines(node, since=0):
 
 
 def setUpModule():
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("needs root (chroot, private Dovecot masters)")
-    p24 = OPTS.prefix24 or dovepair.stage24_default()
-    if not os.path.exists(os.path.join(dovepair.TRIXIE_ROOT, p24.lstrip("/"),
-                                       dovepair.OUR_DAEMON_REL)):
-        raise unittest.SkipTest("no 2.4 stage %s in %s: run scripts/dovecot24-build.sh"
-                                % (p24, dovepair.TRIXIE_ROOT))
+    p24 = dovepair.require_dovecot(OPTS.dovecot, OPTS.prefix24)
     if OPTS.dovecot == "mixed" and not OPTS.prefix:
         raise RuntimeError("--dovecot mixed needs --prefix (this build installed for 2.3)")
-    root = dovepair.pair_root24("drepl-e2e24-%s-" % OPTS.dovecot)
+    root = dovepair.new_pair_root("drepl-e2e24-%s-" % OPTS.dovecot, OPTS.dovecot)
     base = OPTS.port_base if OPTS.port_base is not None else faultkit.pick_block(lo=36000, hi=36990)
     p = dovepair.Pair(root, port_base=base, prefix=OPTS.prefix, users=USERS,
                       dovecot=OPTS.dovecot, prefix24=p24, sync_timeout=SYNC_TIMEOUT_SECS,

@@ -29,12 +29,23 @@ files and /etc/ssh are not touched. A failure check asserts the user's STATUS-DE
 row (failed, error_kind, text), the metrics series syncs_failed_total{kind} and our
 log line "replication(<user>): dsync to <replica> failed (<kind>): ".
 
-Usage: test_transports.py --prefix PREFIX [--port-base N] [--keep] [unittest args...]
-Exit 77 (skipped) when not root or when sshd, ssh-keygen, ssh or openssl is missing.
+--dovecot 2.4 (issue 9): SshTransport only, on a Dovecot 2.4.1 pair in the Debian 13
+root, proving that the remote: command our settings module makes the default
+(`ssh -l%{login} %{host} doveadm dsync-server -u%{user}`: 2.4.0-2.4.2's own default
+still passes the removed -U) works on 2.4.1 as shipped: dovecot.conf sets no
+dsync_remote_cmd, each node's sshd is the root's, chrooted there with that node's
+dovecot.conf as /etc/dovecot/dovecot.conf, and ssh finds port, key and known_hosts
+in an /etc/ssh/ssh_config mounted in the node's namespace (SshTransport.prepare24).
+Every kind of change replicates both ways over ssh; the failure classification and
+remoteprefix: cases stay 2.3-only (SSH_24_ONLY_CHANGES says why).
+
+Usage: test_transports.py [--dovecot 2.3|2.4] --prefix PREFIX [--prefix24 STAGE]
+                          [--port-base N] [--keep] [unittest args...]
+Exit 77 (skipped) when not root or when sshd, ssh-keygen, ssh or openssl is missing
+(2.4: the root's sshd; or no 2.4 stage).
 """
 
 import os
-import pwd
 import re
 import shlex
 import shutil
@@ -126,10 +137,19 @@ class Sshd:
     in directory d. start() runs it in the foreground (-D -e, log in d/sshd.log) in a
     private mount namespace with d/passwd and d/shadow bind-mounted over /etc's (login:
     shell /bin/sh, home d/home-<login>, password field "*": not locked for sshd), and
-    a tmpfs /run with /run/sshd when the host has no privilege separation dir."""
+    a tmpfs /run with /run/sshd when the host has no privilege separation dir.
 
-    def __init__(self, d, port, login="vmail", aliases=()):
+    root: a directory to chroot into (the trixie root: that root's sshd, its
+    /etc/passwd and its Dovecot 2.4 for the logins), d inside it; binds: more (host
+    file, path inside root) pairs mounted in the namespace before the chroot (the
+    node's module dirs, its dovecot.conf as /etc/dovecot/dovecot.conf). The paths
+    this object exposes (client_key, known_hosts) are host paths; inner() gives them
+    as seen inside root."""
+
+    def __init__(self, d, port, login="vmail", aliases=(), root="", binds=()):
         self.d, self.port, self.login = d, port, login
+        self.root = root.rstrip("/")
+        self.binds = list(binds)
         # more login names with login's uid, gid, home and shell (their own
         # authorized_keys), added to the namespace's passwd/shadow only
         self.aliases = tuple(aliases)
@@ -146,22 +166,23 @@ class Sshd:
         self.keys_dir = os.path.join(d, "authorized_keys")
         os.makedirs(self.keys_dir)
         self.set_authorized(self.client_pub)
-        pw = pwd.getpwnam(login)
+        uid, gid = self._ids(login)
         self.home = os.path.join(d, "home-" + login)
         os.makedirs(self.home)
-        os.chown(self.home, pw.pw_uid, pw.pw_gid)
+        os.chown(self.home, uid, gid)
         self.passwd = os.path.join(d, "passwd")
         self.shadow = os.path.join(d, "shadow")
-        self._copy_db("/etc/passwd", self.passwd, {5: self.home, 6: "/bin/sh"}, 0o644)
-        self._copy_db("/etc/shadow", self.shadow, {1: "*"}, 0o600)
+        self._copy_db(self.root + "/etc/passwd", self.passwd,
+                      {5: self.inner(self.home), 6: "/bin/sh"}, 0o644)
+        self._copy_db(self.root + "/etc/shadow", self.shadow, {1: "*"}, 0o600)
         self.conf = os.path.join(d, "sshd_config")
         with open(self.conf, "w") as fh:
             fh.write("\n".join([
                 "Port %d" % port,
                 "ListenAddress 127.0.0.1",
-                "HostKey %s" % self.host_key,
-                "PidFile %s" % os.path.join(d, "sshd.pid"),
-                "AuthorizedKeysFile %s/%%u" % self.keys_dir,
+                "HostKey %s" % self.inner(self.host_key),
+                "PidFile %s" % self.inner(os.path.join(d, "sshd.pid")),
+                "AuthorizedKeysFile %s/%%u" % self.inner(self.keys_dir),
                 "AuthenticationMethods publickey",
                 "PasswordAuthentication no",
                 "KbdInteractiveAuthentication no",
@@ -176,6 +197,21 @@ class Sshd:
                 ""]))
         self.log = os.path.join(d, "sshd.log")
         self.proc = None
+
+    def inner(self, path):
+        """Host path `path` as seen inside root."""
+        if self.root and path.startswith(self.root + "/"):
+            return path[len(self.root):]
+        return path
+
+    def _ids(self, login):
+        """(uid, gid) of `login` in root's /etc/passwd."""
+        with open(self.root + "/etc/passwd") as fh:
+            for line in fh:
+                f = line.split(":")
+                if f[0] == login:
+                    return int(f[2]), int(f[3])
+        raise KeyError("no %s in %s/etc/passwd" % (login, self.root))
 
     def _copy_db(self, src, dst, changes, mode):
         with open(src) as fh, open(dst, "w") as out:
@@ -199,10 +235,13 @@ class Sshd:
 
     def start(self, timeout=15):
         q = shlex.quote
-        script = ("mount --bind %s /etc/passwd && mount --bind %s /etc/shadow && "
-                  "{ [ -d /run/sshd ] || { mount -t tmpfs -o mode=0755 tmpfs /run && "
-                  "mkdir -m 0755 /run/sshd; }; } && exec %s -D -e -f %s"
-                  % (q(self.passwd), q(self.shadow), SSHD, q(self.conf)))
+        r = self.root
+        binds = [(self.passwd, "/etc/passwd"), (self.shadow, "/etc/shadow")] + self.binds
+        script = ("".join("mount --bind %s %s && " % (q(src), q(r + dst)) for src, dst in binds) +
+                  "{ [ -d %s/run/sshd ] || { mount -t tmpfs -o mode=0755 tmpfs %s/run && "
+                  "mkdir -m 0755 %s/run/sshd; }; } && exec %s%s -D -e -f %s"
+                  % (q(r), q(r), q(r), "chroot %s " % q(r) if r else "", SSHD,
+                     q(self.inner(self.conf))))
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
@@ -417,10 +456,21 @@ exec doveadm%(conf)s dsync-server -u "$user"
 """
 
 
+# Why --dovecot 2.4 runs only SshTransport's changes: the failure classification
+# reads ssh's port from a dsync_remote_cmd the admin wrote (-p N), while the 2.4
+# case proves the default command, whose port comes from ssh_config; that code is
+# the same for both versions (src/sync/dsync-reply.h, unit-tested), as is the
+# remoteprefix: wrapper on the remote side.
+SSH_24_ONLY_CHANGES = ("classification and remoteprefix: are version-independent and "
+                       "need an admin's dsync_remote_cmd; see SSH_24_ONLY_CHANGES")
+
+
 class SshTransport(TransportTest):
+    ON_24 = True
     USERS = ("alice", "keyless", "closed", "pfx")
     REPLICA_DISPLAY = "remote:vmail@127.0.0.1"
     sshd = None
+    peer_sshd = None  # 2.4: A's sshd, which B replicates through
 
     @classmethod
     def configure(cls, pair):
@@ -440,9 +490,24 @@ class SshTransport(TransportTest):
             "  }",
             "}",
         ])
+        # 2.4 (the same text is 2.4 syntax): the plugin in the remote dsync-server
+        # tells that node's replicator after the dsync (NOTIFY on replicator-doveadm,
+        # what 2.3's -U did); that socket is 0660 for default_internal_group, which
+        # a login over ssh is not in: give it to the login (docs/transports.md)
+        pair.extra_conf24 = "\n".join([
+            pair.extra_conf,
+            "service replicator {",
+            "  unix_listener replicator-doveadm {",
+            "    user = vmail",
+            "  }",
+            "}",
+        ])
 
     @classmethod
     def prepare(cls, pair):
+        if pair.dovecot == "2.4":
+            cls.prepare24(pair)
+            return
         s = cls.sshd = Sshd(os.path.join(pair.root, "ssh"), pair.port_base + SSH_PORT_OFFSET,
                             aliases=("pfxa", "pfxb"))
         # remoteprefix: pfx on A replicates as login pfxb (forced command: B's
@@ -469,25 +534,89 @@ class SshTransport(TransportTest):
         s.start()
 
     @classmethod
+    def prepare24(cls, pair):
+        """Dovecot 2.4.1 as shipped: dovecot.conf sets no dsync_remote_cmd, so every
+        sync runs our settings module's default `ssh -l%{login} %{host} doveadm
+        dsync-server -u%{user}` (2.4.0-2.4.2's own default still passes the removed
+        -U). One sshd per node, each chrooted into the trixie root with that node's
+        dovecot.conf as /etc/dovecot/dovecot.conf and its module dirs, so the remote
+        `doveadm dsync-server` is 2.4.1's, reading its default config. The ssh client
+        (run by the node's doveadm-server) finds the peer's port, its key and
+        known_hosts in an /etc/ssh/ssh_config mounted in the node's namespace only,
+        as an admin would configure ssh."""
+        mods = [(os.path.join(pair.module_dir24, d), "/usr/lib/dovecot/modules/" + d)
+                for d in ("settings", "doveadm")]
+        served = {}  # node name -> the sshd whose logins reach that node's doveadm
+        for n, off in ((pair.b, SSH_PORT_OFFSET), (pair.a, SSH_PORT_OFFSET + 1)):
+            served[n.name] = Sshd(os.path.join(pair.root, "ssh-" + n.name),
+                                  pair.port_base + off, root=pair.trixie_root,
+                                  binds=mods + [(n.conf, "/etc/dovecot/dovecot.conf")])
+        cls.sshd, cls.peer_sshd = served["b"], served["a"]
+        for n in pair.nodes:
+            s = served["b" if n is pair.a else "a"]
+            cfg = os.path.join(pair.root, "ssh_config-" + n.name)
+            with open(cfg, "w") as fh:
+                fh.write("Host 127.0.0.1\n  Port %d\n  IdentityFile %s\n"
+                         "  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n"
+                         "  BatchMode yes\n" % (s.port, s.inner(s.client_key),
+                                                  s.inner(s.known_hosts)))
+            os.chmod(cfg, 0o644)
+            n.binds.append((cfg, "/etc/ssh/ssh_config"))
+        cls.set_replica(pair, lambda n: cls.REPLICA_DISPLAY, lambda n: "")
+        for s in served.values():
+            s.start()
+
+    @classmethod
     def tearDownClass(cls):
         try:
             super().tearDownClass()
         finally:
-            if cls.sshd:
+            for s in (cls.sshd, cls.peer_sshd):
+                if not s:
+                    continue
                 if getattr(cls, "_failed", False):
-                    with open(cls.sshd.log, errors="replace") as fh:
-                        print("----- sshd log -----\n" + "".join(fh.readlines()[-40:]),
+                    with open(s.log, errors="replace") as fh:
+                        print("----- sshd log (%s) -----\n" % s.d + "".join(fh.readlines()[-40:]),
                               file=sys.stderr)
-                cls.sshd.stop()
+                s.stop()
+
+    def skip_on_24(self, why):
+        if self.pair.dovecot == "2.4":
+            self.skipTest("not on 2.4: " + why)
+
+    def test_0_remote_cmd_as_shipped(self):
+        """2.4: the command our replicator's syncs run for remote: is the settings
+        module's default, without -U (the test sets none)."""
+        if self.pair.dovecot != "2.4":
+            self.skipTest("2.3: the test sets dsync_remote_cmd (2.3's default works as is)")
+        for n in self.pair.nodes:
+            with open(n.conf) as fh:
+                self.assertNotIn("dsync_remote_cmd", fh.read())
+            got = n.doveadm("config", "-h", "dsync_remote_cmd", check=False)
+            if got.returncode != 0:  # doveadm config is 2.4.0+; doveconf otherwise
+                argv, env = n.command(["doveconf", "-c", n.inner(n.conf), "-h", "dsync_remote_cmd"])
+                got = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+            self.assertEqual(got.stdout.strip(),
+                             "ssh -l%{login} %{host} doveadm dsync-server -u%{user}", n)
 
     def test_1_changes_both_ways(self):
         self.changes_both_ways()
+        if self.pair.dovecot == "2.4":  # and they went over ssh, both ways
+            for s in (self.sshd, self.peer_sshd):
+                with open(s.log, errors="replace") as fh:
+                    self.assertIn("Accepted publickey for vmail from 127.0.0.1", fh.read(), s.d)
+            # every remote dsync-server told its replicator (else that replicator's
+            # next sync may undo what the dsync applied)
+            for n in self.pair.nodes:
+                self.assertEqual(n.log_lines(("replicator's next sync of this user may undo",)),
+                                 [], "node %s" % n.name)
 
     # ssh's own message ("Permission denied (publickey).", "Connection refused")
     # goes to doveadm-server's stderr (Dovecot's log), not to doveadm's log
     # channel; the replicator sees "Remote command returned error 255: ssh ..."
     # and probes the ssh port named there.
     def test_2_refused_key(self):
+        self.skip_on_24(SSH_24_ONLY_CHANGES)
         self.pair.wait_quiet()
         try:
             self.sshd.set_authorized(self.sshd.other_pub)
@@ -499,6 +628,7 @@ class SshTransport(TransportTest):
             self.settle("keyless")
 
     def test_3_closed_port(self):
+        self.skip_on_24(SSH_24_ONLY_CHANGES)
         self.pair.wait_quiet()
         try:
             self.sshd.stop()
@@ -510,6 +640,7 @@ class SshTransport(TransportTest):
             self.settle("closed")
 
     def test_4_remoteprefix_forced_command(self):
+        self.skip_on_24(SSH_24_ONLY_CHANGES)
         p = self.pair
         for n in p.nodes:
             peer = p.b if n is p.a else p.a
@@ -531,11 +662,18 @@ def main():
     ap.add_argument("--prefix", default=test_faults.OPTS.prefix)
     ap.add_argument("--port-base", type=int, default=test_faults.OPTS.port_base)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--dovecot", choices=("2.3", "2.4"), default="2.3",
+                    help="2.4: SshTransport on a Dovecot 2.4.1 pair in the trixie root, "
+                         "its sshd there")
+    ap.add_argument("--prefix24", help="the 2.4 stage inside the root "
+                                       "(default: scripts/dovecot24-build.sh --print-stage)")
     opts, rest = ap.parse_known_args()
     if os.geteuid() != 0:
         print("test_transports: skipped: needs root", file=sys.stderr)
         sys.exit(77)
-    missing = [t for t in TOOLS if not os.access(t, os.X_OK)]
+    root = dovepair.TRIXIE_ROOT if opts.dovecot == "2.4" else ""
+    missing = [root + t if t == SSHD else t for t in TOOLS
+               if not os.access(root + t if t == SSHD else t, os.X_OK)]
     if missing or not shutil.which("unshare"):
         print("test_transports: skipped: missing %s" % ", ".join(missing or ["unshare"]),
               file=sys.stderr)
@@ -546,7 +684,10 @@ def main():
     for name, secs in test_faults.STATE["timings"]:
         print("  %-50s %6.3f s" % (name, secs), file=sys.stderr)
     print("test_transports: %.1f s" % (time.monotonic() - t0), file=sys.stderr)
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+    r = prog.result
+    if opts.dovecot == "2.4" and (r.testsRun == 0 or len(r.skipped) == r.testsRun):
+        sys.exit(77)  # no 2.4 stage
+    sys.exit(0 if r.wasSuccessful() else 1)
 
 
 if __name__ == "__main__":

@@ -1262,6 +1262,30 @@ def new_pair_root(prefix, dovecot="2.3"):
     return pair_root24(prefix)
 
 
+def add_dovecot_args(ap, dovecot_help):
+    """The `--dovecot 2.3|2.4` and `--prefix24 STAGE` options of a test module that runs
+    on either Dovecot (argparse parser `ap`)."""
+    ap.add_argument("--dovecot", choices=("2.3", "2.4"), default="2.3", help=dovecot_help)
+    ap.add_argument("--prefix24", help="the 2.4 stage inside the root "
+                                       "(default: scripts/dovecot24-build.sh --print-stage)")
+
+
+def run_tests(module, dovecot, rest):
+    """unittest.main for `module` with argv `rest`. On 2.4, exits 77 (ctest: skipped)
+    when no test ran or every test was skipped, else 0 or 1."""
+    import unittest
+    argv = [sys.argv[0], "-v"] + rest
+    if dovecot == "2.3":
+        unittest.main(module=module, argv=argv)
+        return
+    r = unittest.main(module=module, argv=argv, exit=False).result
+    # a class skipped in setUpClass is in r.skipped but not in r.testsRun
+    skipped_tests = sum(1 for t, _ in r.skipped if isinstance(t, unittest.TestCase))
+    if r.wasSuccessful() and r.testsRun == skipped_tests:
+        sys.exit(77)
+    sys.exit(0 if r.wasSuccessful() else 1)
+
+
 def require_dovecot(dovecot, prefix24=None):
     """For a test module's `--dovecot` option: returns the 2.4 stage (the path inside
     the trixie root, `prefix24` or scripts/dovecot24-build.sh's) for a mode with a 2.4

@@ -291,19 +291,10 @@ def main(argv=None):
     ap.add_argument("--root", help="pair directory (default: a new /tmp/drepl-e2e-metrics-XXXX)")
     ap.add_argument("--port-base", type=int, default=OPTS.port_base)
     ap.add_argument("--keep", action="store_true", help="keep the pair directory")
-    ap.add_argument("--dovecot", choices=("2.3", "2.4"), default="2.3",
-                    help="2.4: both nodes Dovecot 2.4.1 in the trixie root")
-    ap.add_argument("--prefix24", help="the 2.4 stage inside the root "
-                                       "(default: scripts/dovecot24-build.sh --print-stage)")
+    dovepair.add_dovecot_args(ap, "2.4: both nodes Dovecot 2.4.1 in the trixie root")
     opts, rest = ap.parse_known_args(argv)
     vars(OPTS).update(vars(opts))
-    if OPTS.dovecot == "2.3":
-        unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest)
-        return
-    r = unittest.main(module=__name__, argv=[sys.argv[0], "-v"] + rest, exit=False).result
-    if r.testsRun == 0 or len(r.skipped) == r.testsRun:
-        sys.exit(77)
-    sys.exit(0 if r.wasSuccessful() else 1)
+    dovepair.run_tests(__name__, OPTS.dovecot, rest)
 
 
 if __name__ == "__main__":

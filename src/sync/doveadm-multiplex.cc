@@ -38,31 +38,36 @@ void DoveadmMultiplexReader::log_bytes(std::string_view data,
 
 void DoveadmMultiplexReader::feed(std::string_view bytes, std::string* main,
                                   std::vector<DoveadmLogLine>* log) {
-  while (!bytes.empty()) {
-    if (remaining_ == 0) {
-      std::size_t take = std::min(bytes.size(), sizeof(header_) - header_len_);
-      std::copy_n(bytes.data(), take, header_ + header_len_);
-      header_len_ += take;
-      bytes.remove_prefix(take);
-      if (header_len_ < sizeof(header_)) return;
-      header_len_ = 0;
-      channel_ = header_[0];
-      remaining_ = (std::uint32_t{static_cast<unsigned char>(header_[1])} << 24) |
-                   (std::uint32_t{static_cast<unsigned char>(header_[2])} << 16) |
-                   (std::uint32_t{static_cast<unsigned char>(header_[3])} << 8) |
-                   std::uint32_t{static_cast<unsigned char>(header_[4])};
-      continue;
-    }
-    std::size_t take = std::min<std::size_t>(bytes.size(), remaining_);
-    std::string_view data = bytes.substr(0, take);
-    if (channel_ == kDoveadmMainChannel) {
-      if (main != nullptr) main->append(data);
-    } else if (channel_ == kDoveadmLogChannel) {
-      log_bytes(data, log);
-    }
-    remaining_ -= static_cast<std::uint32_t>(take);
+  while (!bytes.empty()) bytes.remove_prefix(feed_packet(bytes, main, log));
+}
+
+std::size_t DoveadmMultiplexReader::feed_packet(std::string_view bytes, std::string* main,
+                                                std::vector<DoveadmLogLine>* log) {
+  const std::size_t size = bytes.size();
+  while (remaining_ == 0) {
+    if (bytes.empty()) return size;
+    std::size_t take = std::min(bytes.size(), sizeof(header_) - header_len_);
+    std::copy_n(bytes.data(), take, header_ + header_len_);
+    header_len_ += take;
     bytes.remove_prefix(take);
+    if (header_len_ < sizeof(header_)) return size;
+    header_len_ = 0;
+    channel_ = header_[0];
+    remaining_ = (std::uint32_t{static_cast<unsigned char>(header_[1])} << 24) |
+                 (std::uint32_t{static_cast<unsigned char>(header_[2])} << 16) |
+                 (std::uint32_t{static_cast<unsigned char>(header_[3])} << 8) |
+                 std::uint32_t{static_cast<unsigned char>(header_[4])};
   }
+  std::size_t take = std::min<std::size_t>(bytes.size(), remaining_);
+  std::string_view data = bytes.substr(0, take);
+  if (channel_ == kDoveadmMainChannel) {
+    if (main != nullptr) main->append(data);
+  } else if (channel_ == kDoveadmLogChannel) {
+    log_bytes(data, log);
+  }
+  remaining_ -= static_cast<std::uint32_t>(take);
+  bytes.remove_prefix(take);
+  return size - bytes.size();
 }
 
 }  // namespace drepl

@@ -42,6 +42,14 @@ class DoveadmMultiplexReader {
   // log lines are appended to *log. Data of other channels is ignored.
   void feed(std::string_view bytes, std::string* main, std::vector<DoveadmLogLine>* log);
 
+  // As feed(), but stops at the end of the current packet: returns how many
+  // bytes of `bytes` it consumed (all of them when the packet continues past
+  // them). What it appends comes from one channel only, so a caller that
+  // loops over feed_packet() sees main output and log lines in the order the
+  // server sent them, however the stream was split into reads.
+  std::size_t feed_packet(std::string_view bytes, std::string* main,
+                          std::vector<DoveadmLogLine>* log);
+
   // True when every packet fed so far was complete (no header or payload
   // bytes outstanding) and no log line is half received.
   bool at_packet_boundary() const noexcept {

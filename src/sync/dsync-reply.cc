@@ -173,11 +173,18 @@ void DsyncReplyParser::feed_stream(std::string_view bytes) {
     feed_lines(bytes);
     return;
   }
+  // Packet by packet, in the order sent: a log line explains the result only
+  // if it came before it, whatever the read boundaries were.
   std::string main;
   std::vector<DoveadmLogLine> log;
-  demux_.feed(bytes, &main, &log);
-  add_log(log);  // before the result line: it explains it
-  if (!main.empty()) feed_lines(main);
+  while (!bytes.empty() && stage_ != Stage::kDone) {
+    bytes.remove_prefix(demux_.feed_packet(bytes, &main, &log));
+    add_log(log);
+    if (!main.empty()) {
+      feed_lines(main);
+      main.clear();
+    }
+  }
 }
 
 bool DsyncReplyParser::feed(std::string_view bytes) {

@@ -258,6 +258,33 @@ TEST(DsyncReplyMux, UnknownLogErrorIsQuotedButKindKept) {
   EXPECT_EQ(r.error.text, "doveadm-server replied -TEMPFAIL: dsync(u): Mailbox changes caused a desync");
 }
 
+// Found by fuzz-dsync-reply: a log packet sent after the -CODE line used to
+// explain the failure when the reply arrived in one read but not when it came
+// in pieces. Only what the server sent before the result explains it.
+TEST(DsyncReplyMux, LogLineAfterTheResultNeverExplainsItHoweverSplit) {
+  const std::string reply = std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+                            packet('\0', "state\t\n-TEMPFAIL\n") +
+                            packet('L', "\x04" "doveadm(u): connect(10.0.0.1:1) failed: "
+                                        "Connection refused\n");
+  auto whole = parse_all(reply);
+  EXPECT_EQ(whole.error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_EQ(whole.error.text, "doveadm-server replied -TEMPFAIL");
+  DsyncReplyParser p;
+  for (char c : reply) p.feed(std::string_view(&c, 1));
+  p.finish_eof();
+  EXPECT_EQ(p.result().error.kind, whole.error.kind);
+  EXPECT_EQ(p.result().error.text, whole.error.text);
+}
+
+TEST(DsyncReplyMux, LogLineBeforeTheResultExplainsItInOnePacketStream) {
+  // the same two packets in the other order, and both in one read
+  auto r = parse_all(std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
+                     packet('L', "\x04" "doveadm(u): connect(10.0.0.1:1) failed: "
+                                 "Connection refused\n") +
+                     packet('\0', "state\t\n-TEMPFAIL\n"));
+  EXPECT_EQ(r.error.kind, SyncErrorKind::kConnectRefused);
+}
+
 TEST(DsyncReplyMux, NoUserIsNotReclassified) {
   auto r = parse_all(std::string("VERSION\tdoveadm-client\t1\t2\n+\n") +
                      packet('L', "\x04x: Connection refused\n") + packet('\0', "\n-NOUSER\n"));

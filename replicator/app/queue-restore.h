@@ -4,7 +4,10 @@
 // (replicator.db.log, queue-journal.h).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "replicator-queue.h"
 
@@ -17,7 +20,22 @@ namespace drepl {
 // the configuration may have changed since. A file that can't be read, and
 // each corrupt line, is one error line in the log; start-up goes on with
 // what was read (a missing replicator.db is a first start, not an error).
-void restore_queue(ReplicatorQueue& queue, const std::string& db_path,
-                   const std::string& journal_path);
+//
+// A replicator.db or journal that can't be read or has corrupt lines is
+// never overwritten by the next state write: after the good lines are
+// imported it is renamed to "<path>.broken-<unix seconds>" in the same
+// directory, with one log line naming both paths; users it no longer gives
+// come back from the userdb listing. A journal that is only stale (crash
+// between snapshot and journal reset) or has a torn last line (crash mid-
+// append) is normal and stays where it is. Returns the paths moved aside.
+std::vector<std::string> restore_queue(ReplicatorQueue& queue, const std::string& db_path,
+                                       const std::string& journal_path);
+
+// Renames `path` to "<path>.broken-<now_unix>" (".1", ".2", ... appended if
+// that exists) and logs "<path> is unreadable or corrupt (<why>): moved aside
+// to <new path>", or an error line when the rename fails. Returns the new path
+// ("" on failure).
+std::string set_aside_broken_file(const std::string& path, std::string_view why,
+                                  std::int64_t now_unix);
 
 }  // namespace drepl

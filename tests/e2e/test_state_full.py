@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""e2e-state-full: the replicator's state_dir runs out of space (issue 14).
+"""e2e-state-full: the replicator's state_dir runs out of space, or holds a corrupt
+replicator.db (issue 14).
 
 A's state_dir is a 1 MiB tmpfs the test mounts (outside the pair's root, unmounted
 at the end). Once the pair is quiet and replicator.db is written, a filler file takes
@@ -12,6 +13,9 @@ every free byte. Then, with real changes on A:
   * the daemon keeps running (same pid).
 The filler is removed: within 10 s the log says "written again" and replicator.db
 holds the syncs made while the disk was full.
+
+CorruptStateFile: A stopped, its replicator.db cut to one good line and garbage, A
+started: the file is moved aside byte for byte (one log line), every user replicates.
 
 Needs root and a tmpfs mount; exits 77 (skipped) otherwise.
 Usage: test_state_full.py --prefix PREFIX [--port-base N] [--keep]
@@ -145,6 +149,54 @@ class StateDirFull(PairTest):
         print("state-full: %d rounds of changes (%d users) replicated while full, %d log line; "
               "state written %.1f s after space returned" % (
                   rounds, len(self.USERS), len(lines), secs), file=sys.stderr)
+
+
+class CorruptStateFile(PairTest):
+    """replicator.db corrupted while Dovecot A is stopped: at start the daemon imports
+    the good lines, moves the file aside byte for byte with one log line, gets the
+    other users from the userdb listing, and replicates as before."""
+    USERS = ("c1", "c2", "c3")
+
+    def test_corrupt_replicator_db(self):
+        p = self.pair
+        a = p.a
+        db = os.path.join(a.state_dir, "replicator.db")
+        p.wait_quiet()
+        wait(lambda: os.path.exists(db) and set(db_users(db)) >= set(self.USERS), 15,
+             "replicator.db written with every user")
+        self.assertEqual(a.stop(), [], "A left processes behind")
+        with open(db, "rb") as fh:
+            good = fh.read()
+        lines = good.split(b"\n")
+        # c1's line stays good; every other user's line is cut short; then garbage
+        broken = b"\n".join(l if l.startswith(b"c1\t") else l[:3] for l in lines if l)
+        broken += b"\n\x00\xff not a record\n"
+        with open(db, "wb") as fh:
+            fh.write(broken)
+        for f in os.listdir(a.state_dir):
+            if f.startswith("replicator.db.log"):
+                os.unlink(os.path.join(a.state_dir, f))
+        log_before = faultkit.log_size(a)
+        a.start()
+        a.doveadm("replicator", "status")  # the master starts the replicator on first use
+        aside_line = lambda: [l for l in a.log_text()[log_before:].splitlines()
+                              if "is unreadable or corrupt" in l and "moved aside to" in l]
+        wait(aside_line, 20, "one log line: replicator.db moved aside")
+        self.assertEqual(len(aside_line()), 1, aside_line())
+        aside = [f for f in os.listdir(a.state_dir) if f.startswith("replicator.db.broken-")]
+        self.assertEqual(len(aside), 1, os.listdir(a.state_dir))
+        with open(os.path.join(a.state_dir, aside[0]), "rb") as fh:
+            self.assertEqual(fh.read(), broken, "the moved-aside file is not the broken one")
+        self.assertIn(aside[0], aside_line()[0])
+        # every user back (c1 from the file, the rest from the userdb), and replicating
+        mids = {u: "corrupt-%s-%s@e2e" % (u, uuid.uuid4().hex[:8]) for u in self.USERS}
+        for u in self.USERS:
+            a.append(u, mids[u])
+        wait(lambda: all(on_b(p, u, mids[u]) for u in self.USERS), 30,
+             "every change on B after the start with a corrupt replicator.db")
+        wait(lambda: os.path.exists(db) and set(db_users(db)) >= set(self.USERS), 15,
+             "a new replicator.db with every user")
+        self.assert_no_crash()
 
 
 def main():

@@ -24,6 +24,8 @@
 #   /usr/lib/dovecot/modules/doveadm/lib10_doveadm_replicator_plugin.so
 #   /usr/libexec/dovecot-replicator/replicator                     daemon + aggregator
 #   /etc/dovecot/conf.d/95-dovecot-replicator.conf                 conffile
+#   /etc/dovecot/dovecot-replicator.conf       2.4: conffile, the admin's settings, read
+#       through /usr/share/dovecot-replicator/dovecot-replicator-installed.conf
 #   /usr/share/dovecot-replicator/dovecot-replicator-{master,systemd}.conf
 #   <systemdsystemunitdir>/dovecot-replicator.service, dovecot-*.socket (not enabled)
 #   /usr/share/man/man8/replicator.8.gz, man1/doveadm-replicator.1.gz
@@ -105,6 +107,12 @@ find "$STAGE" -type f \( -name '*.so' -o -path '*/libexec/*' \) -exec strip --st
 # The conffile goes where Dovecot reads conf.d; its sample copy stays out of the package.
 mkdir -p "$STAGE/etc/dovecot/conf.d"
 mv "$STAGE/usr/share/dovecot-replicator/conf.d/95-dovecot-replicator.conf" "$STAGE/etc/dovecot/conf.d/"
+CONFFILES=(/etc/dovecot/conf.d/95-dovecot-replicator.conf)
+# 2.4: the admin's settings beside dovecot.conf, read only while the package is installed
+if [ -e "$STAGE/usr/share/dovecot-replicator/conf.d/dovecot-replicator.conf" ]; then
+  mv "$STAGE/usr/share/dovecot-replicator/conf.d/dovecot-replicator.conf" "$STAGE/etc/dovecot/"
+  CONFFILES+=(/etc/dovecot/dovecot-replicator.conf)
+fi
 rmdir "$STAGE/usr/share/dovecot-replicator/conf.d"
 gzip -9n "$STAGE"/usr/share/man/man*/*.[0-9]
 DOC="$STAGE/usr/share/doc/$PKG"
@@ -159,7 +167,7 @@ Description: master/master mail replication for Dovecot $DOVECOT_MAJOR
  (dovecot-replicator.service with socket activation). Built for Dovecot
  $ABI; install, set mail_replica, restart Dovecot.
 EOF
-echo /etc/dovecot/conf.d/95-dovecot-replicator.conf >"$CTRL/conffiles"
+printf '%s\n' "${CONFFILES[@]}" >"$CTRL/conffiles"
 
 UNITS=$(cd "$STAGE" && find . -path '*/systemd/system/*' -type f -printf '%f ' | sed 's/ $//')
 for script in preinst postinst prerm postrm; do

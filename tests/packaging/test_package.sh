@@ -163,8 +163,15 @@ if [ -z "$REPLACED" ] && in_root dpkg-divert --list | grep -q dovecot-replicator
 fi
 MODULES=(/usr/lib/dovecot/modules/lib20_replication_plugin.so
          /usr/lib/dovecot/modules/doveadm/lib10_doveadm_replicator_plugin.so)
-[ "$SUITE" = trixie ] && MODULES+=(/usr/lib/dovecot/modules/settings/libreplication_settings.so)
-for f in "${MODULES[@]}" /usr/libexec/dovecot-replicator/replicator /etc/dovecot/conf.d/95-dovecot-replicator.conf; do
+CONFFILES=(/etc/dovecot/conf.d/95-dovecot-replicator.conf)
+if [ "$SUITE" = trixie ]; then
+  MODULES+=(/usr/lib/dovecot/modules/settings/libreplication_settings.so)
+  # 2.4: the admin's settings, read through conf.d/95 only while the package is installed
+  CONFFILES+=(/etc/dovecot/dovecot-replicator.conf)
+fi
+# (ADMIN_CONF: where README tells the admin to write mail_replica)
+ADMIN_CONF=${CONFFILES[-1]}
+for f in "${MODULES[@]}" /usr/libexec/dovecot-replicator/replicator "${CONFFILES[@]}"; do
   [ -f "$R$f" ] || fail "the package did not install $f"
 done
 doveconf_clean "the snippet as installed"
@@ -268,7 +275,7 @@ EOF
 else
   # 2.4: listeners need a name and take `listen`; mail_replica is top level.
   sed -i 's/^!include auth-system.conf.ext/#!include auth-system.conf.ext/' "$R/etc/dovecot/conf.d/10-auth.conf"
-  cat >>"$R/etc/dovecot/conf.d/95-dovecot-replicator.conf" <<EOF
+  cat >>"$R$ADMIN_CONF" <<EOF
 service doveadm {
   inet_listener doveadm-tcp {
     listen = 127.0.0.1
@@ -471,15 +478,19 @@ dovecot_starts() {  # $1: when
 in_root dpkg -r dovecot-replicator >"$R.remove.log" 2>&1 || { cat "$R.remove.log" >&2; fail "dpkg -r failed"; }
 compare_dovecot_files "dpkg -r"
 [ ! -e "$R/usr/lib/dovecot-replicator" ] || fail "/usr/lib/dovecot-replicator left after dpkg -r"
-[ -f "$R/etc/dovecot/conf.d/95-dovecot-replicator.conf" ] || fail "dpkg -r removed the conffile"
-if [ "$SUITE" = bookworm ]; then
-  doveconf_clean "after dpkg -r (the left-over conffile)"
-  dovecot_starts "dpkg -r (left-over conffile)"
+for f in "${CONFFILES[@]}"; do [ -f "$R$f" ] || fail "dpkg -r removed the conffile $f"; done
+grep -Eq "^ *mail_replica = tcp:127.0.0.1:$PORT_B" "$R$ADMIN_CONF" || fail "dpkg -r lost the admin's mail_replica"
+# The left-over conffiles (with the admin's mail_replica, which only our removed
+# settings module knows on 2.4) must not stop Dovecot.
+doveconf_clean "after dpkg -r (the left-over conffiles)"
+if [ "$SUITE" = trixie ] && grep -Eq 'mail_replica|replication' "$R.doveconf"; then
+  fail "after dpkg -r, Dovecot still reads our settings: $(grep -E 'mail_replica|replication' "$R.doveconf")"
 fi
-step "removed: Dovecot's files restored"
+dovecot_starts "dpkg -r (left-over conffiles)"
+step "removed: Dovecot's files restored, the left-over conffiles kept but not read, Dovecot starts"
 in_root dpkg -P dovecot-replicator >"$R.purge.log" 2>&1 || { cat "$R.purge.log" >&2; fail "dpkg -P failed"; }
 compare_dovecot_files "dpkg -P"
-[ ! -e "$R/etc/dovecot/conf.d/95-dovecot-replicator.conf" ] || fail "dpkg -P left the conffile"
+for f in "${CONFFILES[@]}"; do [ ! -e "$R$f" ] || fail "dpkg -P left the conffile $f"; done
 if in_root dpkg-divert --list | grep -q dovecot-replicator; then fail "a diversion is left after purge"; fi
 left=$(while read -r f; do
          # Dovecot's own file of a replaced name is back; anything else would be ours.

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -35,10 +37,29 @@ DovecotVersion version_of(const std::optional<MasterEnv>& master) {
   return DovecotVersion::k23;
 }
 
+// One random value per process for the jitter of retries and probes: the two
+// replicators of a pair must not retry the same user at the same moment
+// (each dsync would wait for the other's lock on the user).
+std::uint64_t process_jitter_seed() {
+  static const std::uint64_t seed = [] {
+    std::random_device rd;
+    const std::uint64_t s = (std::uint64_t{rd()} << 32) ^ rd();
+    return s != 0 ? s : 1;
+  }();
+  return seed;
+}
+
 QueueSettings queue_settings(const ReplicatorSettings& set) {
   QueueSettings qs;
   qs.full_sync_interval_secs = set.replication_full_sync_interval_secs;
+  qs.jitter_seed = process_jitter_seed();
   return qs;
+}
+
+BreakerSettings breaker_settings() {
+  BreakerSettings bs;
+  bs.jitter_seed = process_jitter_seed();
+  return bs;
 }
 
 }  // namespace
@@ -64,7 +85,7 @@ ReplicatorDaemon::ReplicatorDaemon(const CliOptions& options, DaemonSettings set
       start_time_(clock_.now()),
       queue_(clock_, queue_settings(settings_.set)),
       waiters_(clock_),
-      breakers_(clock_),
+      breakers_(clock_, breaker_settings()),
       userdb_(io_, settings_.auth_socket),
       state_(io_, queue_, settings_.db_path),
       listing_(
@@ -128,6 +149,7 @@ DsyncConnectionsOptions ReplicatorDaemon::connections_options(const DaemonSettin
 BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   BrainSettings bs;
   bs.max_conns = ds.set.replication_max_conns;
+  bs.jitter_seed = process_jitter_seed();
   bs.dsync_params = dsync_parameters_for(ds.set.replication_dsync_parameters, dovecot_version_);
   bs.global_mail_replica = ds.set.mail_replica;
   bs.doveadm_port = ds.set.doveadm_port;

@@ -45,9 +45,21 @@ Brain::Brain(asio::io_context& io, const Clock& clock, ReplicatorQueue& queue,
       fill_timer_(io),
       waiter_timer_(io) {
   answer_fn_ = [this](const SyncWaiter& w, bool success) { answer(w, success); };
+  rng_state_ = settings_.jitter_seed;
 }
 
 Brain::~Brain() { queue_.set_change_callback(nullptr); }
+
+std::int64_t Brain::lock_retry_delay() {
+  const std::int64_t lo = std::max<std::int64_t>(settings_.lock_retry_min_secs, 1);
+  const std::int64_t hi = std::max(settings_.lock_retry_max_secs, lo);
+  if (settings_.jitter_seed == 0) return lo;
+  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);  // splitmix64
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return lo + static_cast<std::int64_t>(z % static_cast<std::uint64_t>(hi - lo + 1));
+}
 
 void Brain::reconfigure(BrainSettings settings) {
   settings_ = std::move(settings);
@@ -438,10 +450,22 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
       queue_.finish_sync(*user, false, "", r.error);
     }
     if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
+    std::int64_t lock_retry = 0;
+    if (r.error.kind == SyncErrorKind::kLockTimeout &&
+        user->consecutive_failures <= settings_.lock_retries) {
+      // Lock contention passes: retry soon, at a random moment.
+      lock_retry = lock_retry_delay();
+      queue_.defer(*user, clock_.now() + lock_retry);
+      queue_.modify(*user, [](ReplicatorUser& u) { u.retry_now = true; });
+    }
     waiters_.finish_sync(username, seq, false, answer_fn_);
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {
       waiters_.answer_all(username, false, answer_fn_);
       log_info("replication({}): {}: not replicated any more", username, r.error.text);
+    } else if (lock_retry > 0) {
+      log_warning("replication({}): dsync to {} failed ({}): {} (retrying in {} s, {} of {})",
+                  username, destination, sync_error_kind_to_string(r.error.kind), r.error.text,
+                  lock_retry, user->consecutive_failures, settings_.lock_retries);
     } else {
       log_warning("replication({}): dsync to {} failed ({}): {}", username, destination,
                   sync_error_kind_to_string(r.error.kind), r.error.text);

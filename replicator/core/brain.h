@@ -66,6 +66,17 @@ struct BrainSettings {
   // Sync waiters older than this are answered "-" (the plugin gave up long
   // before), seconds.
   std::int64_t waiter_max_age_secs = 600;
+  // A dsync that failed with lock_timeout (the user's dsync lock was held,
+  // typically by the other server's dsync of the same user running the other
+  // way) is retried after a random delay in [lock_retry_min_secs,
+  // lock_retry_max_secs] seconds instead of the failure backoff (stock: 5
+  // minutes), for the first lock_retries such failures in a row; the random
+  // part keeps the two servers from colliding again. jitter_seed picks it
+  // (0: always lock_retry_min_secs).
+  std::uint32_t lock_retries = 3;
+  std::int64_t lock_retry_min_secs = 5;
+  std::int64_t lock_retry_max_secs = 30;
+  std::uint64_t jitter_seed = 0;
 };
 
 class Brain final : public NotifySink, public DoveadmBackend {
@@ -120,6 +131,9 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void notify_synced(std::string_view username, bool full, std::string_view state) override;
 
  private:
+  // A delay in [lock_retry_min_secs, lock_retry_max_secs] (seconds).
+  std::int64_t lock_retry_delay();
+  std::uint64_t rng_state_ = 0;  // splitmix64, from BrainSettings::jitter_seed
   enum class Stage : unsigned char { kIdle, kLookup, kDsync };
   struct Slot {
     Stage stage = Stage::kIdle;

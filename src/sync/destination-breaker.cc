@@ -9,6 +9,16 @@ DestinationBreakers::DestinationBreakers(const Clock& clock, BreakerSettings set
   settings_.probe_min_secs = std::max<std::int64_t>(settings_.probe_min_secs, 0);
   settings_.probe_max_secs = std::max(settings_.probe_max_secs, settings_.probe_min_secs);
   settings_.failures_to_open = std::max<std::uint32_t>(settings_.failures_to_open, 1);
+  rng_state_ = settings_.jitter_seed;
+}
+
+std::int64_t DestinationBreakers::probe_delay(std::int64_t interval) {
+  if (settings_.jitter_seed == 0 || interval < 2) return interval;
+  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);  // splitmix64
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return interval + static_cast<std::int64_t>(z % static_cast<std::uint64_t>(interval / 2 + 1));
 }
 
 BreakerAdmission DestinationBreakers::admit(std::string_view destination) {
@@ -30,7 +40,7 @@ void DestinationBreakers::open(State& s, SyncErrorKind kind) {
   s.open = true;
   s.opened_at = now;
   s.interval = settings_.probe_min_secs;
-  s.next_probe = now + s.interval;
+  s.next_probe = now + probe_delay(s.interval);
   s.trial_running = false;
   s.last_kind = kind;
 }
@@ -67,7 +77,7 @@ bool DestinationBreakers::record_failure(std::string_view destination, SyncError
   // Failed trial: wait twice as long for the next one.
   s.consecutive_down++;
   s.interval = std::min(std::max<std::int64_t>(s.interval * 2, 1), settings_.probe_max_secs);
-  s.next_probe = clock_.now() + s.interval;
+  s.next_probe = clock_.now() + probe_delay(s.interval);
   s.trial_running = false;
   return false;
 }

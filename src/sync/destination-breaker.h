@@ -10,7 +10,8 @@
 // (sync_error_is_destination_down(): connect refused, timeout, TLS verify)
 // opens the destination. While open, admit() rejects syncs for it except one
 // trial per probe interval; the interval starts at probe_min_secs and doubles
-// after every failed trial up to probe_max_secs (2 s .. 60 s by default).
+// after every failed trial up to probe_max_secs (2 s .. 60 s by default), each
+// delay plus a random extra of up to half of it when jitter_seed is set.
 // A trial that reaches the destination (success, or a failure that is not
 // destination-down) closes it; the caller then makes the users that failed
 // with destination-down errors due at once (ReplicatorQueue::retry_failed_now).
@@ -43,6 +44,13 @@ struct BreakerSettings {
   // A trial whose outcome was never reported is considered lost after this
   // many seconds, and another trial may start (seconds).
   std::int64_t trial_timeout_secs = 900;
+  // Non-zero: each probe delay gets a pseudo-random extra of up to half of
+  // it, from this seed. The breakers of both servers of a pair open at the
+  // same moment when the network between them fails; without the extra they
+  // would probe, close and retry every user at the same seconds, and two
+  // dsyncs of one user in opposite directions wait for each other's lock.
+  // 0 (tests): exact delays.
+  std::uint64_t jitter_seed = 0;
 };
 
 enum class BreakerAdmission : unsigned char {
@@ -101,6 +109,9 @@ class DestinationBreakers {
   std::size_t open_count() const;
 
  private:
+  // The delay before the next trial: interval plus the jitter (seconds).
+  std::int64_t probe_delay(std::int64_t interval);
+  std::uint64_t rng_state_ = 0;  // splitmix64
   struct State {
     bool open = false;
     UnixTime opened_at = 0;

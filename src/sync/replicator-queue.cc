@@ -240,7 +240,7 @@ struct ReplicatorQueue::Impl {
     }
     delay = std::min(delay, cap);
     const std::uint64_t range = static_cast<std::uint64_t>(delay / 5) + 1;
-    return delay - static_cast<std::int64_t>(fnv1a(name, failures) % range);
+    return delay - static_cast<std::int64_t>((fnv1a(name, failures) ^ settings.jitter_seed) % range);
   }
 
   UnixTime compute_key(const ReplicatorUser& u) const {

@@ -59,6 +59,13 @@ struct QueueSettings {
   std::int64_t failure_interval_secs = 300;
   // Cap for the exponential failure backoff, seconds.
   std::int64_t failure_backoff_max_secs = 3600;
+  // Mixed into the backoff jitter. Two replicators of a master/master pair
+  // must not use the same value: with one jitter per user on both nodes, the
+  // two sides retry a user at the same second, each dsync holds the user's
+  // lock on its side and waits for the other's (lock_timeout on both, again
+  // and again). The daemon sets a random one per process; 0 (tests) keeps
+  // the jitter a function of the user name alone.
+  std::uint64_t jitter_seed = 0;
   // Anti-starvation boost windows (spec §6.3), seconds.
   std::int64_t boost_low_secs = 900;
   std::int64_t boost_high_secs = 1800;
@@ -180,8 +187,9 @@ class ReplicatorQueue {
   // Seconds to wait after the start of the `consecutive_failures`-th failed
   // attempt in a row (values < 1 count as 1): exactly failure_interval_secs
   // for the first, then doubling up to failure_backoff_max_secs, minus a
-  // jitter in [0, delay/5] derived from FNV-1a(username) so that it is
-  // deterministic per user.
+  // jitter in [0, delay/5] derived from FNV-1a(username) and
+  // QueueSettings::jitter_seed, so that it is deterministic per user and
+  // process.
   std::int64_t failure_backoff_secs(std::string_view username,
                                     std::uint32_t consecutive_failures) const;
 

@@ -289,3 +289,137 @@ class SilentListener:
         for c in self.conns:
             c.close()
         self.sock.close()
+
+
+# --------------------------------------------------------------------------- network faults
+
+class TcpProxy:
+    """127.0.0.1:port -> 127.0.0.1:target, a replica's network path the test controls:
+      pass()        forward both ways (the default);
+      blackhole()   a partition seen from the sender: new connections are accepted
+                    (like a half-dead host whose kernel still answers) and never get a
+                    byte either way; connections already open freeze (nothing moves);
+      heal()        back to pass(): the frozen and blackholed connections are closed
+                    (their dsyncs were given up on), new ones are forwarded;
+      throttle(bps) forward at most `bps` bytes per second per direction (a slow
+                    replica); pass() lifts it.
+    Counts accepted connections and forwarded bytes."""
+
+    def __init__(self, port, target):
+        self.port, self.target = port, target
+        self.mode, self.bps = "pass", 0
+        self.accepted = 0
+        self.forwarded = 0
+        self.lock = threading.Lock()
+        self.pairs = []  # [client, upstream or None]
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def blackhole(self):
+        with self.lock:
+            self.mode = "blackhole"
+
+    def heal(self):
+        with self.lock:
+            self.mode = "pass"
+            self.bps = 0
+            for pair in self.pairs:
+                if pair[1] is None or pair[2]:
+                    self._close(pair)
+            self.pairs = [p for p in self.pairs if not p[3]]
+
+    pass_through = heal
+
+    def throttle(self, bps):
+        with self.lock:
+            self.mode, self.bps = "pass", bps
+
+    def _close(self, pair):
+        for s in pair[:2]:
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        pair[3] = True
+
+    def _run(self):
+        import select
+        budget_t, budget = time.monotonic(), {}
+        while not self._stop:
+            with self.lock:
+                pairs = [p for p in self.pairs if not p[3]]
+                mode, bps = self.mode, self.bps
+            rlist = [self.sock]
+            if mode == "pass":
+                for p in pairs:
+                    if p[1] is not None and not p[2]:
+                        rlist += [p[0], p[1]]
+            try:
+                ready, _, _ = select.select(rlist, [], [], 0.05)
+            except (OSError, ValueError):
+                ready = []
+            now = time.monotonic()
+            if now - budget_t >= 1.0:
+                budget_t, budget = now, {}
+            for s in ready:
+                if s is self.sock:
+                    try:
+                        c, _ = self.sock.accept()
+                    except OSError:
+                        continue
+                    self.accepted += 1
+                    up = None
+                    frozen = False
+                    if mode == "pass":
+                        try:
+                            up = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+                        except OSError:
+                            c.close()
+                            continue
+                    with self.lock:
+                        self.pairs.append([c, up, frozen, False])
+                    continue
+                pair = next((p for p in pairs if s is p[0] or s is p[1]), None)
+                if pair is None or pair[3]:
+                    continue
+                other = pair[1] if s is pair[0] else pair[0]
+                n = 65536
+                if bps:
+                    n = max(0, min(n, bps - budget.get(id(s), 0)))
+                    if n == 0:
+                        continue
+                try:
+                    data = s.recv(n)
+                except OSError:
+                    data = b""
+                if not data:
+                    with self.lock:
+                        self._close(pair)
+                    continue
+                budget[id(s)] = budget.get(id(s), 0) + len(data)
+                try:
+                    other.sendall(data)
+                    self.forwarded += len(data)
+                except OSError:
+                    with self.lock:
+                        self._close(pair)
+            with self.lock:
+                if self.mode == "blackhole":
+                    for p in self.pairs:
+                        p[2] = p[2] or p[1] is not None  # open connections freeze
+            if bps:
+                time.sleep(0.01)
+
+    def close(self):
+        self._stop = True
+        self._t.join(5)
+        with self.lock:
+            for p in self.pairs:
+                self._close(p)
+        self.sock.close()

@@ -51,6 +51,10 @@ struct replicator_settings {
 	/* replication_dsync_timeout (time, seconds): a dsync without progress
 	   for this long is aborted. 0 = no limit. Ours. */
 	unsigned int replication_dsync_timeout;
+	/* replication_dsync_handshake_timeout (time, seconds): a dsync to a
+	   tcp:/tcps: replica that sends no byte within this long after the TCP
+	   connection is up is aborted (kind timeout). 0 = no limit. Ours. */
+	unsigned int replication_dsync_handshake_timeout;
 	/* replication_dsync_socket_path: the dedicated doveadm-server socket
 	   the daemon sends its dsync requests to (service replicator-dsync);
 	   relative = under base_dir. Falls back to doveadm_socket_path when it

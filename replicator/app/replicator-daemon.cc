@@ -156,6 +156,7 @@ BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   bs.dsync.socket_path = ds.doveadm_socket;
   bs.dsync.inactivity_timeout_secs = ds.set.replication_dsync_timeout_secs;
   bs.dsync.overall_timeout_secs = ds.set.replication_dsync_timeout_secs * kOverallTimeoutFactor;
+  bs.dsync.handshake_timeout_secs = ds.set.replication_dsync_handshake_timeout_secs;
   if (protected_pid_ != 0) bs.dsync.protected_pid = protected_pid_;
   bs.dsync.connections = &dsync_connections_;
   return bs;
@@ -236,9 +237,11 @@ void ReplicatorDaemon::start() {
   state_.mark_dirty();
   const ReplicatorSettings& set = settings_.set;
   log_debug("Settings from {}: max_conns={} full_sync_interval={}s dsync_timeout={}s "
-            "mail_replica={} dsync_socket={} doveadm_socket={} auth_socket={} db={}",
+            "dsync_handshake_timeout={}s mail_replica={} dsync_socket={} doveadm_socket={} "
+            "auth_socket={} db={}",
             settings_.config_origin, set.replication_max_conns,
             set.replication_full_sync_interval_secs, set.replication_dsync_timeout_secs,
+            set.replication_dsync_handshake_timeout_secs,
             set.mail_replica.empty() ? "(none)" : "(set)", settings_.dsync_socket,
             settings_.doveadm_socket, settings_.auth_socket, settings_.db_path);
   brain_.start();

@@ -28,6 +28,8 @@ std::optional<DaemonSettings> reload_replicator_settings(const CliOptions& optio
   if (a.doveadm_port != b.doveadm_port) changed.emplace_back("doveadm_port");
   if (a.replication_dsync_timeout_secs != b.replication_dsync_timeout_secs)
     changed.emplace_back("replication_dsync_timeout");
+  if (a.replication_dsync_handshake_timeout_secs != b.replication_dsync_handshake_timeout_secs)
+    changed.emplace_back("replication_dsync_handshake_timeout");
 
   // Used only at start-up: keep the running values.
   std::vector<std::string> restart;

@@ -16,10 +16,17 @@
 namespace drepl {
 namespace {
 
-std::chrono::seconds check_period(std::int64_t inactivity_secs) {
+std::chrono::milliseconds check_period(std::int64_t inactivity_secs) {
   std::int64_t p = inactivity_secs > 0 ? inactivity_secs / 4 : 15;
   return std::chrono::seconds(std::clamp<std::int64_t>(p, 1, 15));
 }
+
+std::chrono::milliseconds handshake_check_period(std::int64_t handshake_secs) {
+  return std::chrono::milliseconds(std::clamp<std::int64_t>(handshake_secs * 1000 / 4, 100, 1000));
+}
+
+// Give up looking for the doveadm-server process after this long.
+constexpr auto kLocateFor = std::chrono::minutes(5);
 
 }  // namespace
 
@@ -32,7 +39,10 @@ DsyncClient::DsyncClient(asio::io_context& io, DsyncClientOptions options, std::
       socket_(io),
       check_timer_(io),
       delay_timer_(io),
-      buf_(64 * 1024) {}
+      buf_(64 * 1024),
+      replica_watch_(std::chrono::seconds(
+          options_.replica_port != 0 ? std::max<std::int64_t>(options_.handshake_timeout_secs, 0)
+                                     : 0)) {}
 
 DsyncClient::~DsyncClient() = default;
 
@@ -78,6 +88,7 @@ void DsyncClient::connect_fresh() {
   server_pid_.reset();
   last_io_.reset();
   locate_attempts_ = 0;
+  replica_watch_ = HandshakeWatch(replica_watch_.timeout());  // a new doveadm-server run
   unsigned gen = ++conn_gen_;
   socket_.async_connect(
       asio::local::stream_protocol::endpoint(path_),
@@ -111,6 +122,7 @@ void DsyncClient::connect_fresh() {
 
 void DsyncClient::on_connected() {
   connected_ = true;
+  connected_at_ = std::chrono::steady_clock::now();
   got_any_byte_ = false;
   std::string_view bytes = request_;
   if (reused_) {
@@ -189,10 +201,23 @@ void DsyncClient::read_more() {
   });
 }
 
+bool DsyncClient::handshake_pending() const {
+  if (options_.handshake_timeout_secs <= 0) return false;
+  if (replica_watch_.active()) return true;
+  return !connected_ || (!reused_ && parser_.stage() == DsyncReplyParser::Stage::kHandshake);
+}
+
 void DsyncClient::arm_check() {
-  if (options_.inactivity_timeout_secs <= 0 && options_.overall_timeout_secs <= 0) return;
+  if (options_.inactivity_timeout_secs <= 0 && options_.overall_timeout_secs <= 0 &&
+      options_.handshake_timeout_secs <= 0) {
+    return;
+  }
   auto self = shared_from_this();
-  check_timer_.expires_after(check_period(options_.inactivity_timeout_secs));
+  auto period = check_period(options_.inactivity_timeout_secs);
+  if (handshake_pending()) {
+    period = std::min(period, handshake_check_period(options_.handshake_timeout_secs));
+  }
+  check_timer_.expires_after(period);
   check_timer_.async_wait([this, self](const asio::error_code& ec) {
     if (ec || finished_) return;
     check_progress();
@@ -201,7 +226,8 @@ void DsyncClient::arm_check() {
 }
 
 void DsyncClient::locate_server() {
-  if (server_pid_ || locate_attempts_ >= 20 || !socket_.is_open() || !connected_) return;
+  if (server_pid_ || !socket_.is_open() || !connected_) return;
+  if (locate_attempts_ >= 20 && std::chrono::steady_clock::now() - started_ > kLocateFor) return;
   ++locate_attempts_;
   auto inode = unix_peer_inode(socket_.native_handle());
   if (!inode) return;
@@ -223,6 +249,7 @@ void DsyncClient::check_progress() {
     }
   }
   got_bytes_since_check_ = false;
+  if (check_handshakes(now)) return;
   auto idle = std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count();
   auto total = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
   std::string why;
@@ -233,17 +260,53 @@ void DsyncClient::check_progress() {
   } else {
     return;
   }
-  std::string killed;
+  fail(SyncErrorKind::kTimeout, fmt::format("dsync timed out: {}{}", why, kill_server()));
+}
+
+bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
+  const std::int64_t bound = options_.handshake_timeout_secs;
+  if (bound <= 0) return false;
+  // The local doveadm-server's "+" on a new connection.
+  if (connected_ && !reused_ && parser_.stage() == DsyncReplyParser::Stage::kHandshake &&
+      now - connected_at_ >= std::chrono::seconds(bound)) {
+    std::string killed = kill_server();
+    fail(SyncErrorKind::kLocalDoveadm,
+         fmt::format("no handshake from doveadm-server {} within {} s "
+                     "(replication_dsync_handshake_timeout){}",
+                     path_, bound, killed));
+    return true;
+  }
+  // The replica's first byte to that doveadm-server.
+  if (!replica_watch_.active() || !server_pid_) return false;
+  auto sample = process_tcp_connection(*server_pid_, options_.replica_port);
+  switch (replica_watch_.observe(now, sample)) {
+    case HandshakeWatch::Verdict::kExpired: {
+      std::string killed = kill_server();
+      fail(SyncErrorKind::kTimeout,
+           fmt::format("dsync timed out: no handshake from {} within {} s "
+                       "(replication_dsync_handshake_timeout){}",
+                       options_.replica_name.empty() ? "the replica" : options_.replica_name,
+                       bound, killed));
+      return true;
+    }
+    case HandshakeWatch::Verdict::kAnswered:
+      log_debug("dsync: {} answered doveadm-server pid {}", options_.replica_name, *server_pid_);
+      return false;
+    case HandshakeWatch::Verdict::kWaiting:
+    case HandshakeWatch::Verdict::kOff:
+      return false;
+  }
+  return false;
+}
+
+std::string DsyncClient::kill_server() {
   if (server_pid_ && *server_pid_ != options_.protected_pid && process_exists(*server_pid_)) {
     if (::kill(*server_pid_, SIGKILL) == 0) {
-      killed = fmt::format("; killed doveadm-server pid {}", *server_pid_);
-    } else {
-      killed = fmt::format("; kill({}) failed: {}", *server_pid_, errno_text(errno));
+      return fmt::format("; killed doveadm-server pid {}", *server_pid_);
     }
-  } else {
-    killed = "; doveadm-server process not found, connection closed";
+    return fmt::format("; kill({}) failed: {}", *server_pid_, errno_text(errno));
   }
-  fail(SyncErrorKind::kTimeout, fmt::format("dsync timed out: {}{}", why, killed));
+  return "; doveadm-server process not found, connection closed";
 }
 
 void DsyncClient::fail(SyncErrorKind kind, std::string text) {

@@ -24,6 +24,26 @@
 // counters; it is silent on our socket until the end). On expiry that
 // process is SIGKILLed (found through peer-process.h; never the master) and
 // the run fails with kTimeout.
+//
+// Handshakes (replication_dsync_handshake_timeout, handshake_timeout_secs):
+//  - toward a tcp:/tcps: replica (replica_port != 0): the doveadm-server
+//    process serving us connects to the replica itself. When that TCP
+//    connection has been established for handshake_timeout_secs and the
+//    replica has sent no byte (handshake-watch.h), the process is SIGKILLed
+//    and the run fails with kTimeout, "dsync timed out: no handshake from
+//    <replica_name> within <N> s (replication_dsync_handshake_timeout); killed
+//    doveadm-server pid <pid>". kTimeout is a destination-down kind: the
+//    destination's circuit breaker opens (destination-breaker.h), so the
+//    other users of that replica wait for its probe instead of each holding
+//    a slot for the bound. Not for remote: (ssh runs in a child process).
+//  - toward the local doveadm-server: a new connection that has not brought
+//    its "+" within handshake_timeout_secs fails with kLocalDoveadm, "no
+//    handshake from doveadm-server <path> within <N> s
+//    (replication_dsync_handshake_timeout)" (the process is SIGKILLed when it
+//    was found). Not a destination failure: the breaker is not touched.
+// While a handshake is awaited the checks run every handshake_timeout / 4
+// (at least 100 ms, at most 1 s), else every replication_dsync_timeout / 4
+// (1..15 s).
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -42,6 +62,7 @@
 
 #include "dsync-connections.h"
 #include "dsync-reply.h"
+#include "handshake-watch.h"
 
 namespace drepl {
 
@@ -49,6 +70,13 @@ struct DsyncClientOptions {
   std::string socket_path;                 // absolute doveadm-server socket path
   std::int64_t inactivity_timeout_secs = 600;  // 0 = none
   std::int64_t overall_timeout_secs = 7200;    // 0 = none
+  // replication_dsync_handshake_timeout: seconds; 0 = none.
+  std::int64_t handshake_timeout_secs = 30;
+  // Per run: the port of a tcp:/tcps: replica (0 = not a TCP replica: no
+  // replica handshake watch) and its name for the error text
+  // ("tcp:10.0.0.2:12345").
+  std::uint16_t replica_port = 0;
+  std::string replica_name;
   // A failed connect completes only after this delay (stock: 5 s), so that
   // an unreachable doveadm-server does not make the brain spin.
   std::chrono::milliseconds connect_failure_delay{5000};
@@ -82,6 +110,13 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   void read_more();
   void arm_check();
   void check_progress();
+  // The handshake checks of check_progress(); true when the run failed.
+  bool check_handshakes(std::chrono::steady_clock::time_point now);
+  // Waiting for the local "+" on a fresh connection, or for the replica's
+  // first byte: checks run more often.
+  bool handshake_pending() const;
+  // SIGKILLs the doveadm-server serving us; returns "; killed ..." text.
+  std::string kill_server();
   void finish(const DsyncResult& result);
   void fail(SyncErrorKind kind, std::string text);
   void locate_server();
@@ -103,6 +138,8 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   std::vector<char> buf_;
   std::chrono::steady_clock::time_point started_{};
   std::chrono::steady_clock::time_point last_progress_{};
+  std::chrono::steady_clock::time_point connected_at_{};  // the current connection
+  HandshakeWatch replica_watch_;
   bool connected_ = false;
   bool got_bytes_since_check_ = false;
   bool finished_ = false;

@@ -31,4 +31,21 @@ std::optional<std::uint64_t> process_io_bytes(pid_t pid);
 // True while /proc/<pid> exists.
 bool process_exists(pid_t pid);
 
+// One TCP connection of a process, as the kernel sees it.
+struct TcpConnSample {
+  std::uint64_t inode = 0;
+  bool established = false;          // TCP_ESTABLISHED (else SYN_SENT etc.)
+  std::uint64_t bytes_received = 0;  // tcp_info.tcpi_bytes_received (payload)
+};
+
+// The TCP connection (IPv4 or IPv6) to remote port `remote_port` that
+// `pid` holds open, found through NETLINK_SOCK_DIAG (INET_DIAG_INFO, the
+// kernel filtering on the port) and matched by inode against
+// /proc/<pid>/fd. Used to see whether a replica's doveadm-server has sent
+// its handshake to the doveadm-server process serving our dsync. With more
+// than one such connection the newest (highest inode) is returned. nullopt
+// when there is none or the lookup failed (no error detail: the caller
+// only stops watching).
+std::optional<TcpConnSample> process_tcp_connection(pid_t pid, std::uint16_t remote_port);
+
 }  // namespace drepl

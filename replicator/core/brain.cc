@@ -279,8 +279,15 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
   log_debug("replication({}): starting {} sync to {}{}{}", name, slot.type, destination,
             req.oneway ? " (one-way, after repeated desyncs)" : "",
             trial ? " (circuit breaker probe)" : "");
+  DsyncClientOptions dsync_options = settings_.dsync;
+  if (auto replica = parse_mail_replica(req.destination, settings_.doveadm_port);
+      replica && replica->is_tcp() && replica->port != 0) {
+    // The doveadm-server serving this run connects there: watch its handshake.
+    dsync_options.replica_port = replica->port;
+    dsync_options.replica_name = mail_replica_display(*replica);
+  }
   slot.client = std::make_shared<DsyncClient>(
-      io_, settings_.dsync, format_dsync_request(req, settings_.dsync_params),
+      io_, std::move(dsync_options), format_dsync_request(req, settings_.dsync_params),
       [this, idx, run_id, name](const DsyncResult& r) { on_dsync_done(idx, run_id, name, r); });
   slot.client->start();
   state_.mark_dirty(name);

@@ -61,6 +61,9 @@ Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
 
   if (key == "replication_full_sync_interval") return time_secs(&s.replication_full_sync_interval_secs);
   if (key == "replication_dsync_timeout") return time_secs(&s.replication_dsync_timeout_secs);
+  if (key == "replication_dsync_handshake_timeout") {
+    return time_secs(&s.replication_dsync_handshake_timeout_secs);
+  }
   if (key == "replication_max_conns") {
     auto v = parse_dovecot_uint(value, kMaxReplicationMaxConns);
     if (!v) return bad_setting(key, v.error());

@@ -64,6 +64,14 @@ struct ReplicatorSettings {
   // (no reply byte) for this long is aborted and counted as kTimeout.
   // Seconds; default 600 (dsync's own -T I/O timeout). 0 = no timeout.
   std::int64_t replication_dsync_timeout_secs = 600;
+  // replication_dsync_handshake_timeout (time): a dsync to a tcp:/tcps:
+  // replica whose doveadm-server sends no byte (its "+"/"-" handshake line,
+  // or TLS) within this long after the TCP connection is up is aborted as
+  // kTimeout (the destination's circuit breaker opens), instead of holding a
+  // replication_max_conns slot until replication_dsync_timeout. Also bounds
+  // the wait for the local doveadm-server's own "+" on a new connection
+  // (then kLocalDoveadm). Seconds; default 30. 0 = no bound.
+  std::int64_t replication_dsync_handshake_timeout_secs = 30;
   // base_dir (string): Dovecot's runtime directory; relative socket paths
   // resolve against it. Default "/var/run/dovecot".
   std::string base_dir = "/var/run/dovecot";

@@ -11,7 +11,13 @@ makes one user's dsync fail for one real reason and checks that the cause reache
   mail_replica = tcp:nonexistent.invalid:port  -> host_not_found  (fatal in doveadm: probe)
   mail_replica = tcp:127.0.0.1:<closed port>   -> connect_refused (fatal in doveadm: probe)
   the user's dsync lock held on A, -l 2        -> lock_timeout    (doveadm's log channel)
-A peer that hangs (kind timeout) is tested by test_faults.py T4HungDsync.
+  mail_replica = tcp:127.0.0.1:<port> that accepts and never writes (a half-dead
+  replica), replication_dsync_handshake_timeout = 3 s
+                                               -> timeout         (handshake watch: the
+     doveadm-server's TCP connection got no byte; killed after 3 s, not after
+     replication_dsync_timeout's 600 s; the replica's breaker opens)
+A peer that hangs after its handshake (kind timeout) is tested by test_faults.py
+T4HungDsync.
 
 Usage: test_error_kinds.py --prefix PREFIX [--port-base N] [--keep] [unittest args...]
 """
@@ -23,6 +29,7 @@ import subprocess
 import sys
 import time
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dovepair  # noqa: E402
@@ -32,7 +39,8 @@ from faultkit import status_detail  # noqa: E402
 
 
 class ErrorKinds(test_faults.PairTest):
-    USERS = ("ok1", "wp", "nx", "rf", "lk")
+    USERS = ("ok1", "wp", "nx", "rf", "lk", "hs")
+    HANDSHAKE_SECS = 3
     PAIR_ARGS = {"extra_conf": "\n".join([
         "service replicator {",
         "  unix_listener replicator-metrics {",
@@ -41,6 +49,11 @@ class ErrorKinds(test_faults.PairTest):
         "}",
         # a held dsync lock fails after 2 s instead of 30 s
         "replication_dsync_parameters = -d -N -l 2 -U",
+        # a replica that never answers fails after 3 s (replication_dsync_timeout
+        # stays at its 600 s default)
+        "plugin {",
+        "  replication_dsync_handshake_timeout = %d s" % HANDSHAKE_SECS,
+        "}",
     ])}
 
     def fail_and_check(self, user, kind, cause_words, replica):
@@ -120,6 +133,43 @@ class ErrorKinds(test_faults.PairTest):
         replica = "tcp:127.0.0.1:%d" % port
         self.set_replica("rf", replica)
         self.fail_and_check("rf", "connect_refused", ("Connection refused",), replica)
+
+    def test_handshake_timeout(self):
+        from test_metrics import scrape
+        p = self.pair
+        a = p.a
+        port = p.port_base + 7  # in our block, a listener that accepts and never writes
+        listener = faultkit.SilentListener(port)
+        self.addCleanup(listener.close)
+        replica = "tcp:127.0.0.1:%d" % port
+        self.set_replica("hs", replica)
+        t0 = time.monotonic()
+        row = self.fail_and_check(
+            "hs", "timeout",
+            ("no handshake from %s within %d s" % (replica, self.HANDSHAKE_SECS),
+             "(replication_dsync_handshake_timeout)", "killed doveadm-server pid"),
+            replica)
+        secs = time.monotonic() - t0
+        self.timing("hs failed after", secs)
+        self.assertGreaterEqual(listener.accepted, 1, "doveadm-server never reached the replica")
+        # bounded by the handshake timeout, not by replication_dsync_timeout (600 s)
+        self.assertGreaterEqual(secs, self.HANDSHAKE_SECS - 0.5, row)
+        self.assertLess(secs, 20, row)
+        # the stock view shows the failure too
+        users = a.replicator_users("hs")
+        self.assertEqual(users["hs"]["failed"], "y", users)
+        # a destination failure: the replica's breaker is open, so its other users
+        # wait for the probe instead of each holding a slot for 3 s
+        series = 'dovecot_replicator_destination_breaker_open{destination="%s"}' % replica
+        dovepair.wait_until(lambda: scrape(a).get(series) == 1, 10, 0.2,
+                            what="breaker of %s open" % replica)
+        # the replicator keeps serving: its status answers and other users sync
+        ov = a.replicator_overview()
+        self.assertEqual(ov["Total number of known users"], len(p.users), ov)
+        mid = "after-hs-%s@e2e" % uuid.uuid4().hex[:8]
+        a.append("ok1", mid)
+        dovepair.wait_until(lambda: mid in (p.b.messages("ok1") or {}), 20, 0.2,
+                            what="ok1's new message on B while hs's replica hangs")
 
     def test_lock_timeout(self):
         p = self.pair

@@ -20,6 +20,7 @@ TEST(ReplicatorSettings, Defaults) {
   EXPECT_EQ(s.doveadm_port, 0);
   EXPECT_EQ(s.mail_replica, "");
   EXPECT_EQ(s.replication_dsync_timeout_secs, 600);
+  EXPECT_EQ(s.replication_dsync_handshake_timeout_secs, 30);
   EXPECT_EQ(s.base_dir, "/var/run/dovecot");
   EXPECT_EQ(s.state_dir, "/var/lib/dovecot");
   EXPECT_EQ(replicator_db_path(s), "/var/lib/dovecot/replicator.db");
@@ -36,6 +37,7 @@ TEST(ReplicatorSettings, FromPairs) {
       {"plugin/replication_dsync_socket_path", "my-dsync"},
       {"plugin/mail_replica", "tcp:127.0.0.1:12346"},
       {"replication_dsync_timeout", "5 mins"},
+      {"plugin/replication_dsync_handshake_timeout", "3 s"},
       {"base_dir", "/tmp/x/run"},
       {"state_dir", "/tmp/x/lib"},
       {"replicator_host", "replicator"},
@@ -50,6 +52,7 @@ TEST(ReplicatorSettings, FromPairs) {
   EXPECT_EQ(r->doveadm_port, 12346);
   EXPECT_EQ(r->mail_replica, "tcp:127.0.0.1:12346");
   EXPECT_EQ(r->replication_dsync_timeout_secs, 300);
+  EXPECT_EQ(r->replication_dsync_handshake_timeout_secs, 3);
   EXPECT_EQ(replicator_db_path(*r), "/tmp/x/lib/replicator.db");
   EXPECT_EQ(resolve_base_dir_path(r->base_dir, r->doveadm_socket_path),
             "/tmp/x/run/doveadm-server");
@@ -97,6 +100,8 @@ TEST(ReplicatorSettings, BadValues) {
   EXPECT_EQ(e("replicator_port", "-1"), "Invalid setting replicator_port: Invalid number: -1");
   EXPECT_EQ(e("replication_dsync_timeout", ""),
             "Invalid setting replication_dsync_timeout: Invalid time interval: ");
+  EXPECT_EQ(e("replication_dsync_handshake_timeout", "soon"),
+            "Invalid setting replication_dsync_handshake_timeout: Invalid time interval: soon");
 }
 
 TEST(ReplicatorSettings, DoveconfOutput) {

@@ -260,6 +260,7 @@ void DsyncClient::check_progress() {
   } else {
     return;
   }
+  if (replica_answered_) why += fmt::format(" after {} answered", options_.replica_name);
   fail(SyncErrorKind::kTimeout, fmt::format("dsync timed out: {}{}", why, kill_server()));
 }
 
@@ -290,6 +291,7 @@ bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
       return true;
     }
     case HandshakeWatch::Verdict::kAnswered:
+      replica_answered_ = true;
       log_debug("dsync: {} answered doveadm-server pid {}", options_.replica_name, *server_pid_);
       return false;
     case HandshakeWatch::Verdict::kWaiting:
@@ -333,7 +335,9 @@ void DsyncClient::finish(const DsyncResult& result) {
   socket_.close(ignored);
   Done done = std::move(done_);
   done_ = nullptr;
-  if (done) done(result);
+  DsyncResult r = result;
+  r.replica_answered = r.replica_answered || replica_answered_;
+  if (done) done(r);
 }
 
 }  // namespace drepl

@@ -41,6 +41,10 @@
 //    handshake from doveadm-server <path> within <N> s
 //    (replication_dsync_handshake_timeout)" (the process is SIGKILLed when it
 //    was found). Not a destination failure: the breaker is not touched.
+//    Once the replica was seen answering, every result of the run carries
+//    DsyncResult::replica_answered, and an inactivity timeout says "after
+//    <replica_name> answered": the brain does not count it as the
+//    destination being down (see brain.h, quick retries).
 // While a handshake is awaited the checks run every handshake_timeout / 4
 // (at least 100 ms, at most 1 s), else every replication_dsync_timeout / 4
 // (1..15 s).
@@ -143,6 +147,8 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   bool connected_ = false;
   bool got_bytes_since_check_ = false;
   bool finished_ = false;
+  // The replica sent bytes to the doveadm-server serving us (DsyncResult::replica_answered).
+  bool replica_answered_ = false;
   std::optional<pid_t> server_pid_;
   std::optional<std::uint64_t> last_io_;
   unsigned locate_attempts_ = 0;

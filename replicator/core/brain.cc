@@ -50,9 +50,22 @@ Brain::Brain(asio::io_context& io, const Clock& clock, ReplicatorQueue& queue,
 
 Brain::~Brain() { queue_.set_change_callback(nullptr); }
 
-std::int64_t Brain::lock_retry_delay() {
-  const std::int64_t lo = std::max<std::int64_t>(settings_.lock_retry_min_secs, 1);
-  const std::int64_t hi = std::max(settings_.lock_retry_max_secs, lo);
+bool destination_down(const DsyncResult& r) {
+  if (r.ok || !sync_error_is_destination_down(r.error.kind)) return false;
+  // A tcp:/tcps: replica that answered and then went silent is up: the
+  // dsync stalled on that side (dsync_result_is_stall()).
+  return !(r.error.kind == SyncErrorKind::kTimeout && r.replica_answered);
+}
+
+bool dsync_result_is_stall(const DsyncResult& r) {
+  if (r.ok) return false;
+  return r.error.kind == SyncErrorKind::kLockTimeout ||
+         (r.error.kind == SyncErrorKind::kTimeout && r.replica_answered);
+}
+
+std::int64_t Brain::random_delay(std::int64_t lo, std::int64_t hi) {
+  lo = std::max<std::int64_t>(lo, 1);
+  hi = std::max(hi, lo);
   if (settings_.jitter_seed == 0) return lo;
   std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);  // splitmix64
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -60,6 +73,12 @@ std::int64_t Brain::lock_retry_delay() {
   z ^= z >> 31;
   return lo + static_cast<std::int64_t>(z % static_cast<std::uint64_t>(hi - lo + 1));
 }
+
+std::int64_t Brain::lock_retry_delay() {
+  return random_delay(settings_.lock_retry_min_secs, settings_.lock_retry_max_secs);
+}
+
+std::int64_t Brain::outage_retry_delay() { return random_delay(1, settings_.lock_retry_min_secs); }
 
 void Brain::reconfigure(BrainSettings settings) {
   settings_ = std::move(settings);
@@ -326,11 +345,16 @@ void Brain::wait_for_probe(ReplicatorUser& user, const std::string& destination)
 
 void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, bool trial) {
   bool was_open = breakers_.is_open(destination);
+  // A failure that is not destination_down() reached the replica: the
+  // breaker hears "it answered" (a stall's kTimeout would reopen it).
   bool closed = r.ok ? breakers_.record_success(destination, trial)
-                     : breakers_.record_failure(destination, r.error.kind, trial);
+                     : breakers_.record_failure(destination,
+                                                destination_down(r) ? r.error.kind
+                                                                    : SyncErrorKind::kRemoteError,
+                                                trial);
   if (!breakers_.is_open(destination)) {
     down_errors_.erase(destination);
-  } else if (!r.ok && sync_error_is_destination_down(r.error.kind)) {
+  } else if (destination_down(r)) {
     down_errors_[destination] = r.error;
   }
   if (closed) {
@@ -451,28 +475,44 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     queue_.remove(username);
     removed(username);
   } else {
-    if (trial && sync_error_is_destination_down(r.error.kind)) {
+    const bool down = destination_down(r);
+    // The first failure after the user's destination looked down, for a
+    // reason that is not "down" (the replica answered): the outage just
+    // ended, and what failed may be its tail (the replica came back between
+    // the failure and the probe that labelled it, or both servers' first
+    // dsyncs of the user met). Not a reason for the failure backoff.
+    const bool after_outage = !down && user->last_sync_failed &&
+                              sync_error_is_destination_down(user->last_error.kind);
+    if (trial && down) {
       queue_.finish_failed_trial(*user, r.error);  // a probe: no longer backoff for the user
     } else {
       queue_.finish_sync(*user, false, "", r.error);
     }
-    if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
-    std::int64_t lock_retry = 0;
-    if (r.error.kind == SyncErrorKind::kLockTimeout &&
-        user->consecutive_failures <= settings_.lock_retries) {
+    if (down) wait_for_probe(*user, destination);
+    std::int64_t quick_retry = 0;
+    if (dsync_result_is_stall(r) && user->consecutive_failures <= settings_.lock_retries) {
       // Lock contention passes: retry soon, at a random moment.
-      lock_retry = lock_retry_delay();
-      queue_.defer(*user, clock_.now() + lock_retry);
+      quick_retry = lock_retry_delay();
+    } else if (after_outage) {
+      quick_retry = outage_retry_delay();
+    }
+    if (quick_retry > 0) {
+      queue_.defer(*user, clock_.now() + quick_retry);
       queue_.modify(*user, [](ReplicatorUser& u) { u.retry_now = true; });
     }
     waiters_.finish_sync(username, seq, false, answer_fn_);
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {
       waiters_.answer_all(username, false, answer_fn_);
       log_info("replication({}): {}: not replicated any more", username, r.error.text);
-    } else if (lock_retry > 0) {
+    } else if (quick_retry > 0 && after_outage) {
+      log_warning("replication({}): dsync to {} failed ({}): {} (first failure after the "
+                  "replica looked down: retrying in {} s)",
+                  username, destination, sync_error_kind_to_string(r.error.kind), r.error.text,
+                  quick_retry);
+    } else if (quick_retry > 0) {
       log_warning("replication({}): dsync to {} failed ({}): {} (retrying in {} s, {} of {})",
                   username, destination, sync_error_kind_to_string(r.error.kind), r.error.text,
-                  lock_retry, user->consecutive_failures, settings_.lock_retries);
+                  quick_retry, user->consecutive_failures, settings_.lock_retries);
     } else {
       log_warning("replication({}): dsync to {} failed ({}): {}", username, destination,
                   sync_error_kind_to_string(r.error.kind), r.error.text);

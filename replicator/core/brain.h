@@ -66,18 +66,29 @@ struct BrainSettings {
   // Sync waiters older than this are answered "-" (the plugin gave up long
   // before), seconds.
   std::int64_t waiter_max_age_secs = 600;
-  // A dsync that failed with lock_timeout (the user's dsync lock was held,
-  // typically by the other server's dsync of the same user running the other
-  // way) is retried after a random delay in [lock_retry_min_secs,
-  // lock_retry_max_secs] seconds instead of the failure backoff (stock: 5
-  // minutes), for the first lock_retries such failures in a row; the random
-  // part keeps the two servers from colliding again. jitter_seed picks it
-  // (0: always lock_retry_min_secs).
+  // A dsync that stalled on the replica's side (dsync_result_is_stall():
+  // lock_timeout, or a timeout after the replica answered; typically the
+  // user's dsync lock held by the other server's dsync of the same user
+  // running the other way) is retried after a random delay in
+  // [lock_retry_min_secs, lock_retry_max_secs] seconds instead of the
+  // failure backoff (stock: 5 minutes), for the first lock_retries failures
+  // in a row; the random part keeps the two servers from colliding again.
+  // The first failure of a user after its destination looked down, when
+  // this failure is not destination-down (the outage just ended), is retried
+  // after a random 1..lock_retry_min_secs seconds, once per outage.
+  // jitter_seed picks the delays (0: always the lower bound).
   std::uint32_t lock_retries = 3;
   std::int64_t lock_retry_min_secs = 5;
   std::int64_t lock_retry_max_secs = 30;
   std::uint64_t jitter_seed = 0;
 };
+
+// The replica was down for this failed dsync (sync_error_is_destination_down()),
+// except a kTimeout after the tcp:/tcps: replica answered (a stall there).
+bool destination_down(const DsyncResult& r);
+// The dsync stalled at a reachable replica: kLockTimeout, or kTimeout after
+// the replica answered (DsyncResult::replica_answered).
+bool dsync_result_is_stall(const DsyncResult& r);
 
 class Brain final : public NotifySink, public DoveadmBackend {
  public:
@@ -131,8 +142,12 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void notify_synced(std::string_view username, bool full, std::string_view state) override;
 
  private:
+  // A delay in [lo, hi] seconds (lo at least 1), random when jitter_seed != 0.
+  std::int64_t random_delay(std::int64_t lo, std::int64_t hi);
   // A delay in [lock_retry_min_secs, lock_retry_max_secs] (seconds).
   std::int64_t lock_retry_delay();
+  // A delay in [1, lock_retry_min_secs] (seconds).
+  std::int64_t outage_retry_delay();
   std::uint64_t rng_state_ = 0;  // splitmix64, from BrainSettings::jitter_seed
   enum class Stage : unsigned char { kIdle, kLookup, kDsync };
   struct Slot {

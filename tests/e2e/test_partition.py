@@ -44,7 +44,7 @@ class Partition(PairTest):
     CUT = ("p1", "p2", "p3")
     DIRECT = ("d1", "d2")
     USERS = CUT + DIRECT
-    PAIR_ARGS = {"extra_conf": "plugin {\n  replication_dsync_timeout = 5 s\n}"}
+    PAIR_ARGS = {"extra_conf": "plugin {\n  replication_dsync_timeout = 5 s\n  replication_dsync_handshake_timeout = 3 s\n}"}
 
     def test_partition_then_back(self):
         p = self.pair

@@ -298,6 +298,103 @@ TEST_F(BrainTest, FailedDsyncToUnreachableTcpReplicaIsConnectRefused) {
 // the brain probe it.
 constexpr const char* kDsyncFailed = "+\n\n-UNKNOWN\n";
 
+// e2e-partition found it: after a partition healed, both servers' first
+// dsyncs of a user met, each waiting for the lock the other held, until
+// replication_dsync_timeout; that timeout counted as "replica down", so the
+// breaker stayed open and its probe delay doubled. A timeout after the
+// replica answered is a stall there, not a down destination.
+TEST(BrainStall, TimeoutAfterTheReplicaAnsweredIsAStallNotADownDestination) {
+  DsyncResult r;
+  r.error.kind = SyncErrorKind::kTimeout;
+  EXPECT_TRUE(destination_down(r));
+  EXPECT_FALSE(dsync_result_is_stall(r));
+  r.replica_answered = true;
+  EXPECT_FALSE(destination_down(r));
+  EXPECT_TRUE(dsync_result_is_stall(r));
+  r.error.kind = SyncErrorKind::kConnectRefused;  // answered earlier, refused now: down
+  EXPECT_TRUE(destination_down(r));
+  EXPECT_FALSE(dsync_result_is_stall(r));
+  r = DsyncResult{};
+  r.error.kind = SyncErrorKind::kLockTimeout;
+  EXPECT_FALSE(destination_down(r));
+  EXPECT_TRUE(dsync_result_is_stall(r));
+  r.ok = true;
+  r.error.kind = SyncErrorKind::kNone;
+  EXPECT_FALSE(destination_down(r));
+  EXPECT_FALSE(dsync_result_is_stall(r));
+}
+
+TEST_F(BrainTest, LockTimeoutIsRetriedSoonNotAfterTheBackoff) {
+  userdb_fields_["lena"] = "home=/h\tmail_replica=maildir:/nonexistent";
+  // doveadm-server minor 1 (multiplexed): the worker's log line, then "-".
+  auto packet = [](char cid, std::string_view data) {
+    std::string out(1, cid);
+    const auto n = static_cast<std::uint32_t>(data.size());
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+    out += data;
+    return out;
+  };
+  reply_for_["lena"] =
+      std::string("VERSION\tdoveadm-client\t1\t1\n+\n") +
+      packet('L', "\x04" "doveadm(lena): Couldn't lock /h/.dovecot-sync.lock: fcntl() locking "
+                  "failed: Timed out after 30 seconds (WRITE lock held by pid 8489)\n") +
+      packet('\0', "\n-\n");
+  brain_->start();
+  brain_->notify("lena", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("lena")->last_sync_failed; }));
+  const ReplicatorUser& u = *queue_.lookup("lena");
+  ASSERT_EQ(u.last_error.kind, SyncErrorKind::kLockTimeout) << SyncError(u.last_error).text;
+  EXPECT_TRUE(u.retry_now);
+  // jitter_seed 0: lock_retry_min_secs (5 s), not the 300 s failure backoff.
+  EXPECT_EQ(queue_.next_sync_time(u), 1'700'000'000 + 5);
+  EXPECT_FALSE(breakers_.is_open("maildir:/nonexistent"));
+}
+
+// T6 of e2e-faults: the replica came back between a dsync's failure and the
+// probe that labels it, so the user's first failure after the outage was
+// remote_error, and the user waited out the 300 s failure backoff although
+// the replica was up. The first failure after the destination looked down
+// that is not itself "down" is retried within lock_retry_min_secs.
+TEST_F(BrainTest, FirstFailureAfterAnOutageIsRetriedSoon) {
+  asio::ip::tcp::acceptor open_port(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::string up_replica = "tcp:127.0.0.1:" + std::to_string(open_port.local_endpoint().port());
+  const UnixTime now = clock_.now();
+  for (const char* name : {"was_down", "was_other"}) {
+    userdb_fields_[name] = "home=/h\tmail_replica=" + up_replica;
+    reply_for_[name] = "+\nX\t\n-TEMPFAIL\n";  // the probe finds the port open: remote_error
+  }
+  queue_.modify(queue_.get("was_down"), [&](ReplicatorUser& u) {
+    u.last_fast_sync = now - 60;
+    u.last_sync_failed = true;
+    u.consecutive_failures = 1;
+    u.last_error = SyncError{SyncErrorKind::kConnectRefused, "connect() failed"};
+  });
+  brain_->start();  // retries "was_down" at once (its replica looked down)
+  brain_->notify("was_other", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("was_down")->last_fast_sync == now &&
+           !queue_.lookup("was_down")->popped && queue_.lookup("was_other")->last_sync_failed &&
+           !queue_.lookup("was_other")->popped;
+  }));
+  const ReplicatorUser& d = *queue_.lookup("was_down");
+  EXPECT_EQ(d.last_error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_TRUE(d.retry_now);
+  EXPECT_EQ(queue_.next_sync_time(d), now + 1);  // jitter_seed 0: 1 s
+  // A user whose previous sync had not failed for a down replica: the backoff.
+  const ReplicatorUser& o = *queue_.lookup("was_other");
+  EXPECT_EQ(o.last_error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_FALSE(o.retry_now);
+  EXPECT_EQ(queue_.next_sync_time(o), now + 300);
+  // Once per outage: the next such failure of "was_down" gets the backoff.
+  clock_.advance(1);
+  queue_.modify(*queue_.lookup("was_down"), [](ReplicatorUser&) {});  // wake the brain now
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("was_down")->last_fast_sync == now + 1 && !queue_.lookup("was_down")->popped;
+  }));
+  EXPECT_FALSE(queue_.lookup("was_down")->retry_now);
+  EXPECT_GT(queue_.next_sync_time(*queue_.lookup("was_down")), now + 1 + 60);
+}
+
 // Regression: every user waiting for a down replica used to fail one by one
 // (one trial each, 2+4+8+... s apart) and then wait the 5-minute failure
 // backoff, so once all of them had failed nobody probed the replica any more

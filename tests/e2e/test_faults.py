@@ -539,9 +539,6 @@ class T5NeverSync(PairTest):
 
 # --------------------------------------------------------------------------- 6
 
-@unittest.skip("open: on main after merging the daemon object (p12) and this fix (p14), the "
-               "restarted replicator did not bring B's changes within 30 s of B's return "
-               "(2026-12-06 07:10); passes on branch p14-faults; see the closing note")
 class T6RestartWhileReplicaDown(PairTest):
     USERS = ("r1", "r2", "r3")
 

@@ -354,6 +354,7 @@ void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, b
                                                 trial);
   if (!breakers_.is_open(destination)) {
     down_errors_.erase(destination);
+    down_logged_at_.erase(destination);
   } else if (destination_down(r)) {
     down_errors_[destination] = r.error;
   }
@@ -363,6 +364,7 @@ void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, b
     });
     log_info("Replica {} is reachable again: retrying {} users now", destination, n);
   } else if (!was_open && breakers_.is_open(destination)) {
+    down_logged_at_[destination] = clock_.now();
     log_warning("Replica {} looks down ({}): syncs to it are paused, probing it every "
                 "few seconds",
                 destination, r.error.text);
@@ -504,6 +506,12 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {
       waiters_.answer_all(username, false, answer_fn_);
       log_info("replication({}): {}: not replicated any more", username, r.error.text);
+    } else if (trial && down) {
+      // The breaker's probe found it still down: the open line said so, a
+      // reminder follows every kDownReminderSecs.
+      log_debug("replication({}): probe of {} failed ({}): {}", username, destination,
+                sync_error_kind_to_string(r.error.kind), r.error.text);
+      remind_down(destination, r.error);
     } else if (quick_retry > 0 && after_outage) {
       log_warning("replication({}): dsync to {} failed ({}): {} (first failure after the "
                   "replica looked down: retrying in {} s)",
@@ -519,6 +527,22 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     }
   }
   state_.mark_dirty(username);
+}
+
+void Brain::remind_down(const std::string& destination, const SyncError& error) {
+  const UnixTime now = clock_.now();
+  auto [it, fresh] = down_logged_at_.try_emplace(destination, now);
+  if (!fresh && now - it->second < kDownReminderSecs) return;
+  it->second = now;
+  std::int64_t down_secs = 0;
+  std::uint32_t probes = 0;
+  for (const DestinationBreakers::Status& st : breakers_.snapshot()) {
+    if (st.destination != destination) continue;
+    down_secs = st.opened_at != 0 ? now - st.opened_at : 0;
+    probes = st.consecutive_down;
+  }
+  log_warning("Replica {} still looks down after {} s ({} failed attempts): {}", destination,
+              down_secs, probes, error.text);
 }
 
 // ---- waiters ------------------------------------------------------------------

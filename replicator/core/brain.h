@@ -219,6 +219,13 @@ class Brain final : public NotifySink, public DoveadmBackend {
   // Last destination-down error of each destination whose breaker is open
   // (shown for the users it refuses).
   std::unordered_map<std::string, SyncError> down_errors_;
+  // Per open destination: when its "looks down" / "still looks down" line was
+  // last logged (Unix seconds). Failed probes log at debug level in between,
+  // one warning every kDownReminderSecs.
+  std::unordered_map<std::string, UnixTime> down_logged_at_;
+  static constexpr std::int64_t kDownReminderSecs = 300;
+  // A failed trial of an open destination: the reminder line when one is due.
+  void remind_down(const std::string& destination, const SyncError& error);
   SyncAnswerFn answer_fn_;
   SyncCounters* metrics_ = nullptr;
   const MillisClock* metrics_clock_ = nullptr;

@@ -497,6 +497,50 @@ TEST_F(BrainTest, FailedProbesDoNotRaiseTheUsersBackoff) {
   EXPECT_EQ(queue_.failure_backoff_secs("p1", queue_.lookup("p1")->consecutive_failures), 300);
 }
 
+// Issue 13: a destination that keeps failing logs one line when it opens and
+// a reminder every 5 minutes, not one warning per failed probe.
+TEST_F(BrainTest, ADownReplicaLogsWhenItOpensAndThenEveryFiveMinutes) {
+  userdb_fields_["p1"] = std::string("home=/h\tmail_replica=") + down_replica_;
+  reply_for_["p1"] = kDsyncFailed;
+  testing::internal::CaptureStderr();
+  brain_->start();
+  brain_->notify("p1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    const ReplicatorUser* u = queue_.lookup("p1");
+    return u != nullptr && !u->popped && u->last_sync_failed;
+  }));
+  const UnixTime opened = clock_.now();
+  std::size_t trials = 0;
+  auto run_trial = [&] {
+    handled_.clear();
+    running_.clear();
+    clock_.set(breakers_.next_probe_time(down_replica_));
+    queue_.modify(*queue_.lookup("p1"), [](ReplicatorUser&) {});  // wake the brain now
+    ++trials;
+    return run_until(io_, [&] {
+      const ReplicatorUser* u = queue_.lookup("p1");
+      return commands_.size() == 1 + trials && !u->popped && u->last_fast_sync == clock_.now();
+    });
+  };
+  while (clock_.now() < opened + 290) ASSERT_TRUE(run_trial());
+  std::string first = testing::internal::GetCapturedStderr();
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_GE(trials, 20u);  // 2, 4, 8, then every 15 s
+  EXPECT_EQ(count(first, "Replica " + down_replica_ + " looks down"), 1u) << first;
+  EXPECT_EQ(count(first, "Warning: "), 2u) << first;  // the open line + the first user's failure
+  EXPECT_EQ(count(first, "still looks down"), 0u) << first;
+  testing::internal::CaptureStderr();
+  while (clock_.now() < opened + 310) ASSERT_TRUE(run_trial());
+  std::string second = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count(second, "Warning: "), 1u) << second;
+  EXPECT_EQ(count(second, "Replica " + down_replica_ + " still looks down after "), 1u) << second;
+  EXPECT_NE(second.find("connect(" + down_addr_ + ") failed"), std::string::npos) << second;
+}
+
 // Issue 14, the other half: the breakers are not persisted, so after a restart
 // (state imported from replicator.db: no retry_now, no hold) a user that had
 // failed because its replica was down waited out its failure backoff even when

@@ -22,6 +22,10 @@ test controls the speed of its dsync:
   * from the kill until orph converged (synced after the restart, nothing queued),
     orph never shows failed=1 in STATUS-DETAIL on A or B (polled every 0.1 s);
   * every message is on both sides, exactly once.
+Also, with the same slow full sync: `doveadm replicator remove orph` ends the
+doveadm-server running it (SIGKILL after the 5 s grace at the latest), and an orderly
+shutdown (SIGTERM to the replicator) ends it before the replicator exits; in both cases
+orph then converges.
 Needs root (private Dovecot masters); exits 77 otherwise.
 Usage: test_orphan_dsync.py --prefix PREFIX [--port-base N] [--keep]
 """
@@ -111,93 +115,168 @@ def pids_connected_to(node, port):
 
 class OrphanDsync(PairTest):
     USERS = ("orph", "other")
+    USER = "orph"
+
+    def start_slow_full_sync(self, proxy, tag):
+        """Routes orph's A->B dsync through `proxy`, drops DSYNC_BULK messages into its
+        Maildir on A, throttles the proxy and asks for a full sync; returns (message-ids
+        A must end with, pids of the doveadm-server running the dsync) once that dsync
+        has moved data and is still running."""
+        p, a, b, user = self.pair, self.pair.a, self.pair.b, self.USER
+        replica = "tcp:127.0.0.1:%d" % proxy.port
+        faultkit.set_user_fields(a, {user: "userdb_mail_replica=" + replica})
+        faultkit.wait_userdb(a, user, "mail_replica\t" + replica)
+        first = "first-%s-%s@e2e" % (tag, uuid.uuid4().hex[:8])
+        a.append(user, first)
+        wait(lambda: first in (b.messages(user) or {}), 30, "the proxied path works")
+        p.wait_quiet()
+        mids = ["bulk-%s-%d-%s@e2e" % (tag, i, uuid.uuid4().hex[:6]) for i in range(DSYNC_BULK)]
+        drop_into_maildir(a, user, mids)
+        proxy.throttle(THROTTLE_BPS)
+        before = proxy.forwarded
+        a.doveadm("replicator", "replicate", "-f", user)
+
+        def dsync_underway():
+            pids = pids_connected_to(a, proxy.port)
+            row = status_detail(a).get(user, {})
+            return (proxy.forwarded - before > 3 * THROTTLE_BPS and pids and
+                    "in_flight" in row.get("flags", set()) and pids)
+        servers, _ = wait(dsync_underway, 60, "orph's full sync moving data through the proxy",
+                          interval=0.1)
+        return message_ids(a, user), servers
+
+    def poller(self, t0):
+        """A function that records (node, secs since t0, error) whenever orph shows
+        failed=1 on A or B, and the list it records into."""
+        seen = []
+
+        def poll():
+            for node in (self.pair.a, self.pair.b):
+                try:
+                    row = status_detail(node, timeout=3).get(self.USER)
+                except (OSError, RuntimeError):
+                    continue  # the replicator is restarting
+                if row and row["failed"]:
+                    seen.append((node.name, round(time.monotonic() - t0, 1),
+                                 row.get("last_error", row)))
+        return poll, seen
+
+    def wait_gone(self, pids, secs, what, poll=None):
+        def gone():
+            if poll:
+                poll()
+            return not any(os.path.exists("/proc/%d" % pid) for pid in pids)
+        return wait(gone, secs, what, interval=0.1)[1]
+
+    def converge(self, t0, want, poll=None):
+        """Waits until orph is synced after t0 (monotonic) with nothing queued and every
+        message in `want` is on A and B exactly once."""
+        a, b, user = self.pair.a, self.pair.b, self.USER
+        wall_t0 = int(time.time() - (time.monotonic() - t0))
+
+        def converged():
+            if poll:
+                poll()
+            row = status_detail(a).get(user)
+            return (row and row["failed"] == 0 and row["priority"] == "none" and
+                    "in_flight" not in row["flags"] and row["last_successful_sync"] >= wall_t0
+                    and row)
+        wait(converged, 120, "orph synced again", interval=0.1)
+        wait(lambda: message_ids(b, user) == want, 60, "every message on B")
+        self.assertEqual(message_ids(a, user), want)
+        self.assertEqual(message_ids(b, user), want)
 
     def test_kill9_mid_full_sync_converges_without_failed(self):
         p = self.pair
-        a, b = p.a, p.b
-        user = "orph"
-        proxy = faultkit.TcpProxy(p.port_base + 5, b.doveadm_port)
+        a = p.a
+        proxy = faultkit.TcpProxy(p.port_base + 5, p.b.doveadm_port)
         try:
-            replica = "tcp:127.0.0.1:%d" % proxy.port
-            faultkit.set_user_fields(a, {user: "userdb_mail_replica=" + replica})
-            faultkit.wait_userdb(a, user, "mail_replica\t" + replica)
-            first = "first-%s@e2e" % uuid.uuid4().hex[:8]
-            a.append(user, first)
-            wait(lambda: first in (b.messages(user) or {}), 30, "the proxied path works")
-            p.wait_quiet()
-
-            mids = ["bulk-%d-%s@e2e" % (i, uuid.uuid4().hex[:6]) for i in range(DSYNC_BULK)]
-            drop_into_maildir(a, user, mids)
-            proxy.throttle(THROTTLE_BPS)
-            before = proxy.forwarded
-            a.doveadm("replicator", "replicate", "-f", user)
-
-            def dsync_underway():
-                pids = pids_connected_to(a, proxy.port)
-                row = status_detail(a).get(user, {})
-                return (proxy.forwarded - before > 3 * THROTTLE_BPS and pids and
-                        "in_flight" in row.get("flags", set()) and pids)
-            orphans, _ = wait(dsync_underway, 60, "orph's full sync moving data through the proxy",
-                              interval=0.1)
+            want, orphans = self.start_slow_full_sync(proxy, "kill9")
             old = faultkit.replicator_pid(a)
             os.kill(old, signal.SIGKILL)
             t_kill = time.monotonic()
             print("orphan: killed replicator %d mid-dsync (doveadm-server %s, %d bytes through "
-                  "the proxy)" % (old, orphans, proxy.forwarded - before), file=sys.stderr)
-
-            failed_seen = []
-
-            def poll_failed():
-                for node in (a, b):
-                    try:
-                        row = status_detail(node, timeout=3).get(user)
-                    except (OSError, RuntimeError):
-                        continue  # the replicator is restarting
-                    if row and row["failed"]:
-                        failed_seen.append((node.name, round(time.monotonic() - t_kill, 1),
-                                            row.get("last_error", row)))
+                  "the proxy)" % (old, orphans, proxy.forwarded), file=sys.stderr)
+            poll, failed_seen = self.poller(t_kill)
 
             def restarted():
-                poll_failed()
+                poll()
                 pids = faultkit.daemon_processes(a)["replicator"]
                 return len(pids) == 1 and pids[0] != old and pids[0]
             new, _ = wait(restarted, 30, "A's replicator restarted by the master")
             t_restart = time.monotonic()
             self.timing("kill -9 -> replicator restarted", t_restart - t_kill)
-
-            def orphan_gone():
-                poll_failed()
-                return not any(os.path.exists("/proc/%d" % pid) for pid in orphans)
-            wait(orphan_gone, ORPHAN_GONE_SECS,
-                 "the orphaned doveadm-server %s ended by the new replicator" % orphans,
-                 interval=0.1)
+            self.wait_gone(orphans, ORPHAN_GONE_SECS,
+                           "the orphaned doveadm-server %s ended by the new replicator" % orphans,
+                           poll)
             self.timing("restart -> orphaned dsync gone", time.monotonic() - t_restart)
             self.assertTrue(a.log_lines(("Terminating doveadm-server pid %d" % orphans[0],)),
                             "the new replicator did not log the orphan it ended")
             proxy.heal()
-
-            def converged():
-                poll_failed()
-                row = status_detail(a).get(user)
-                return (row and row["failed"] == 0 and row["priority"] == "none" and
-                        "in_flight" not in row["flags"] and
-                        row["last_successful_sync"] >= int(time.time() - (time.monotonic() - t_kill))
-                        and row)
-            wait(converged, 120, "orph synced by the new replicator", interval=0.1)
+            self.converge(t_kill, want, poll)
             self.timing("kill -9 -> orph converged", time.monotonic() - t_kill)
             self.assertEqual(failed_seen, [], "orph showed failed after the kill")
-
-            want = collections.Counter(mids + [first])
-            got_a = message_ids(a, user)
-            wait(lambda: message_ids(b, user) == want, 60, "every message on B")
-            self.assertEqual(got_a, want)
-            self.assertEqual(message_ids(b, user), want)
             self.assertEqual(faultkit.daemon_processes(a)["replicator"], [new])
         finally:
             proxy.close()
-        self.assert_no_crash(allow=(
-            r"master: service\((doveadm|replicator-dsync)\): child \d+ killed with signal (9|15)",
-            r"master: service\(replicator\): child \d+ killed with signal 9",))
+        self.assert_no_crash(allow=ALLOWED_CRASH_LINES)
+
+    def test_remove_mid_dsync_terminates_its_doveadm_server(self):
+        p = self.pair
+        a = p.a
+        proxy = faultkit.TcpProxy(p.port_base + 6, p.b.doveadm_port)
+        try:
+            want, servers = self.start_slow_full_sync(proxy, "remove")
+            a.doveadm("replicator", "remove", self.USER)
+            t_remove = time.monotonic()
+            took = self.wait_gone(servers, 2 * KILL_BOUND_SECS,
+                                  "doveadm-server %s ended after `doveadm replicator remove`" %
+                                  servers)
+            self.timing("remove -> its dsync's doveadm-server gone", took)
+            self.assertNotIn(self.USER, status_detail(a))
+            self.assertTrue(a.log_lines(("replication(%s): removed during its dsync" % self.USER,
+                                         "killed doveadm-server pid %d" % servers[0])))
+            proxy.heal()
+            a.doveadm("replicator", "add", self.USER)
+            a.doveadm("replicator", "replicate", "-f", self.USER)
+            self.converge(t_remove, want)
+            self.timing("remove -> re-added orph converged", time.monotonic() - t_remove)
+        finally:
+            proxy.close()
+        self.assert_no_crash(allow=ALLOWED_CRASH_LINES)
+
+    def test_shutdown_mid_dsync_terminates_it_and_exits(self):
+        p = self.pair
+        a = p.a
+        proxy = faultkit.TcpProxy(p.port_base + 7, p.b.doveadm_port)
+        try:
+            want, servers = self.start_slow_full_sync(proxy, "shutdown")
+            old = faultkit.replicator_pid(a)
+            os.kill(old, signal.SIGTERM)
+            t_term = time.monotonic()
+            took = self.wait_gone([old] + servers, 2 * KILL_BOUND_SECS,
+                                  "replicator %d and doveadm-server %s gone after SIGTERM" %
+                                  (old, servers))
+            self.timing("SIGTERM -> replicator and its dsync's doveadm-server gone", took)
+            poll, failed_seen = self.poller(t_term)
+            proxy.heal()
+            a.doveadm("replicator", "replicate", self.USER)  # starts a replicator if needed
+            faultkit.wait_replicator(a, 30, not_pid=old)
+            self.converge(t_term, want, poll)
+            self.timing("SIGTERM -> orph converged", time.monotonic() - t_term)
+            self.assertEqual(failed_seen, [], "orph showed failed after the shutdown")
+            self.assertFalse(a.log_lines(("Terminating doveadm-server pid",))[1:],
+                             "an orderly shutdown left an orphan behind")
+        finally:
+            proxy.close()
+        self.assert_no_crash(allow=ALLOWED_CRASH_LINES)
+
+
+# SIGTERM is ignored by a busy doveadm-server (seen on 2.3.19): SIGKILL after the 5 s grace.
+KILL_BOUND_SECS = 6
+ALLOWED_CRASH_LINES = (
+    r"master: service\((doveadm|replicator-dsync)\): child \d+ killed with signal (9|15)",
+    r"master: service\(replicator\): child \d+ killed with signal 9",)
 
 
 OPTS = test_faults.OPTS

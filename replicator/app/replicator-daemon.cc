@@ -13,6 +13,7 @@
 #include "logger.h"
 #include "metrics-connection.h"
 #include "notify-connection.h"
+#include "orphan-reaper.h"
 #include "plugin-notify-connection.h"
 #include "privileges.h"
 #include "queue-restore.h"
@@ -96,6 +97,7 @@ ReplicatorDaemon::ReplicatorDaemon(const CliOptions& options, DaemonSettings set
           }),
       dsync_connections_(io_, millis_clock_, connections_options(settings_),
                          &metrics_.dsync_connections),
+      terminator_(io_),
       brain_(io_, clock_, queue_, waiters_, breakers_, userdb_, listing_, state_,
              brain_settings(settings_)),
       fifo_sink_(brain_, metrics_.notifications, NotifyInput::kFifo),
@@ -159,6 +161,7 @@ BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   bs.dsync.handshake_timeout_secs = ds.set.replication_dsync_handshake_timeout_secs;
   if (protected_pid_ != 0) bs.dsync.protected_pid = protected_pid_;
   bs.dsync.connections = &dsync_connections_;
+  bs.dsync.terminator = &terminator_;
   return bs;
 }
 
@@ -244,7 +247,20 @@ void ReplicatorDaemon::start() {
             set.replication_dsync_handshake_timeout_secs,
             set.mail_replica.empty() ? "(none)" : "(set)", settings_.dsync_socket,
             settings_.doveadm_socket, settings_.auth_socket, settings_.db_path);
-  brain_.start();
+  // Dsyncs a killed predecessor left running hold their users' locks: end
+  // them before the first dsync.
+  if (std::size_t orphans = reap_orphaned_dsyncs(settings_.dsync_socket, protected_pid_,
+                                                 terminator_);
+      orphans > 0) {
+    terminator_.when_idle([this, orphans] {
+      if (stopping_) return;
+      log_info("{} dsync(s) left behind by a previous replicator ended; starting dsyncs",
+               orphans);
+      brain_.start();
+    });
+  } else {
+    brain_.start();
+  }
   // Outside Dovecot's master (systemd, standalone) SIGHUP re-reads the
   // settings: the queue, running syncs and listeners stay.
   if (!runtime_.master_env()) {
@@ -286,7 +302,12 @@ void ReplicatorDaemon::stop(const std::string& reason) {
   userdb_.close();
   state_.stop();
   state_.flush_now();
-  io_.stop();
+  // The aborted dsyncs' doveadm-servers: exit once they are gone (bounded
+  // by the grace period + kill wait).
+  if (terminator_.running() > 0) {
+    log_debug("Waiting for {} doveadm-server process(es) to exit", terminator_.running());
+  }
+  terminator_.when_idle([this] { io_.stop(); });
 }
 
 }  // namespace drepl

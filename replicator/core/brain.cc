@@ -109,7 +109,7 @@ void Brain::shutdown() {
   fill_timer_.cancel();
   waiter_timer_.cancel();
   for (Slot& s : slots_) {
-    if (s.client) s.client->abort();
+    if (s.client) s.client->abort("daemon shutdown");
     s.client.reset();
     s.stage = Stage::kIdle;
     ++s.run_id;  // late callbacks (userdb) are ignored
@@ -715,6 +715,16 @@ void Brain::add(std::string_view mask, std::function<void(Status)> done) {
 bool Brain::remove(std::string_view username) {
   std::string name(username);
   if (!queue_.remove(name)) return false;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.stage != Stage::kDsync || s.username != name || !s.client) continue;
+    // Nobody takes its result any more; left running it holds the user's
+    // dsync lock and a slot.
+    std::string killed = s.client->abort("user removed");
+    log_info("replication({}): removed during its dsync to {}: dsync aborted{}", name,
+             s.destination, killed);
+    release(i);
+  }
   removed(name);
   return true;
 }

@@ -24,7 +24,12 @@
 //     the breaker's next probe (2..60 s) instead of the failure backoff
 //     (5 min .. 1 h): while any user waits for a down destination, one of
 //     them probes it, and all of them are retried as soon as it answers.
-// A REMOVE while a dsync runs is safe: the late result is discarded.
+// A REMOVE (`doveadm replicator remove`) while the user's dsync runs aborts
+// that dsync: its doveadm-server is terminated (SIGTERM, SIGKILL after 5 s,
+// dsync-client.h) and the slot is free at once; nobody would take the
+// result, and the dsync would keep the user's lock. A REMOVE during the
+// userdb lookup or the replica probe after a failed dsync only discards the
+// late result.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -100,8 +105,14 @@ class Brain final : public NotifySink, public DoveadmBackend {
   // Installs the queue's change callback and schedules the first fill.
   void start();
   // Stops starting syncs, aborts running dsyncs (their users stay in the
-  // queue file with the priority they were serving) and answers every
-  // waiter "-".
+  // queue file with the priority they were serving; their doveadm-server
+  // processes are terminated - SIGTERM, SIGKILL after 5 s - through
+  // BrainSettings::dsync.terminator, which the daemon lets finish before
+  // it exits) and answers every waiter "-". Terminated rather than left to
+  // finish: nobody records their result, and a dsync outliving us holds
+  // the user's dsync lock, so the next replicator's dsync of that user
+  // would fail with lock_timeout; the work done is not lost (the next
+  // dsync continues from the last saved state).
   void shutdown();
 
   // New settings (SIGHUP reload, settings-reload.h): the next fill uses

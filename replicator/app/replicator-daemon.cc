@@ -151,6 +151,7 @@ DsyncConnectionsOptions ReplicatorDaemon::connections_options(const DaemonSettin
 BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   BrainSettings bs;
   bs.max_conns = ds.set.replication_max_conns;
+  bs.max_conns_per_replica = ds.set.replication_max_conns_per_replica;
   bs.jitter_seed = process_jitter_seed();
   bs.dsync_params = dsync_parameters_for(ds.set.replication_dsync_parameters, dovecot_version_);
   bs.global_mail_replica = ds.set.mail_replica;
@@ -239,10 +240,11 @@ void ReplicatorDaemon::start() {
   restore_queue(queue_, settings_.db_path, state_.journal_path());
   state_.mark_dirty();
   const ReplicatorSettings& set = settings_.set;
-  log_debug("Settings from {}: max_conns={} full_sync_interval={}s dsync_timeout={}s "
+  log_debug("Settings from {}: max_conns={} max_conns_per_replica={} full_sync_interval={}s dsync_timeout={}s "
             "dsync_handshake_timeout={}s mail_replica={} dsync_socket={} doveadm_socket={} "
             "auth_socket={} db={}",
             settings_.config_origin, set.replication_max_conns,
+            set.replication_max_conns_per_replica,
             set.replication_full_sync_interval_secs, set.replication_dsync_timeout_secs,
             set.replication_dsync_handshake_timeout_secs,
             set.mail_replica.empty() ? "(none)" : "(set)", settings_.dsync_socket,

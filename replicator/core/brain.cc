@@ -149,6 +149,7 @@ std::size_t Brain::free_slot() {
 void Brain::fill() {
   if (shutting_down_) return;
   if (settings_.max_conns == 0) return;
+  wake_held_users();
   while (running_ < settings_.max_conns) {
     ReplicatorUser* user = queue_.pop();
     if (user == nullptr) break;
@@ -269,6 +270,9 @@ void Brain::failed_attempt(ReplicatorUser& user, const SyncError& error) {
 
 void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string& destination,
                         bool trial) {
+  // A breaker trial (one probe of a replica that looks down) is never held.
+  if (!trial && hold_for_share(idx, user, destination)) return;
+  shares_.forget(user.username);
   Slot& slot = slots_[idx];
   bool full = queue_.begin_sync(user);
   slot.stage = Stage::kDsync;
@@ -310,6 +314,71 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
       [this, idx, run_id, name](const DsyncResult& r) { on_dsync_done(idx, run_id, name, r); });
   slot.client->start();
   state_.mark_dirty(name);
+}
+
+// ---- destination share ------------------------------------------------------------
+
+unsigned Brain::dsyncs_to(const std::string& destination, bool* others_running) const {
+  unsigned n = 0;
+  for (const Slot& s : slots_) {
+    if (s.stage != Stage::kDsync) continue;
+    if (s.destination == destination) {
+      ++n;
+    } else if (others_running != nullptr) {
+      *others_running = true;
+    }
+  }
+  return n;
+}
+
+unsigned Brain::destination_cap(const std::string& destination) {
+  bool others = false;
+  dsyncs_to(destination, &others);
+  others = others || shares_.others_active(destination, clock_.now());
+  return destination_slot_cap(settings_.max_conns, settings_.max_conns_per_replica, others);
+}
+
+bool Brain::hold_for_share(std::size_t idx, ReplicatorUser& user,
+                           const std::string& destination) {
+  UnixTime now = clock_.now();
+  shares_.seen(destination, now);
+  unsigned running = dsyncs_to(destination, nullptr);
+  unsigned cap = destination_cap(destination);
+  if (running < cap) return false;
+  std::string name = user.username;
+  shares_.hold(name, destination, now);
+  // Back in the queue, not failed, priority kept; woken by wake_held_users()
+  // when a slot of the destination frees, at the latest after kHoldSecs.
+  queue_.defer(user, now + DestinationShares::kHoldSecs);
+  log_debug("replication({}): waiting: {} already has {} of its {} dsync slots", name,
+            destination, running, cap);
+  release(idx);
+  return true;
+}
+
+void Brain::wake_held_users() {
+  UnixTime now = clock_.now();
+  for (const std::string& destination : shares_.held_destinations()) {
+    unsigned running = dsyncs_to(destination, nullptr);
+    unsigned cap = destination_cap(destination);
+    if (running >= cap) continue;
+    // A woken name that is gone (removed meanwhile) or popped gives its
+    // slot to the next held user.
+    for (bool stale = true; stale;) {
+      stale = false;
+      for (const std::string& name : shares_.wake(destination, cap - running, now)) {
+        ReplicatorUser* user = queue_.lookup(name);
+        if (user == nullptr || user->popped) {
+          shares_.forget(name);
+          stale = true;
+          continue;
+        }
+        queue_.modify(*user, [now](ReplicatorUser& u) {
+          if (u.not_before > now) u.not_before = 0;
+        });
+      }
+    }
+  }
 }
 
 void Brain::refused_by_breaker(ReplicatorUser& user, const std::string& destination) {

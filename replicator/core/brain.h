@@ -16,9 +16,15 @@
 //     user is marked failed with the destination's last error ("(not
 //     attempted)", not counted as another attempt) and offered again at the
 //     breaker's next probe.
-//  3. dsync through doveadm-server (dsync-client.h), explicit destination,
+//  3. destination share (destination-share.h): when the destination already
+//     holds its cap of the slots (replication_max_conns_per_replica; by
+//     default half of them while another destination is active), the user
+//     is held back, not failed: pushed back with a short hold and woken as
+//     soon as a slot of its destination frees. A slow replica thus never
+//     takes every slot while users of other replicas wait.
+//  4. dsync through doveadm-server (dsync-client.h), explicit destination,
 //     no -d/-U, -f when full or forced, -s state; per-sync timeouts.
-//  4. finish: queue finish_sync(); NOUSER -> removed; waiters answered
+//  5. finish: queue finish_sync(); NOUSER -> removed; waiters answered
 //     (+ only by a sync that started after they registered); breaker fed;
 //     refill. A user that failed because its destination is down waits for
 //     the breaker's next probe (2..60 s) instead of the failure backoff
@@ -44,6 +50,7 @@
 
 #include "clock.h"
 #include "destination-breaker.h"
+#include "destination-share.h"
 #include "doveadm-backend.h"
 #include "dsync-client.h"
 #include "dsync-request.h"
@@ -61,6 +68,9 @@ namespace drepl {
 
 struct BrainSettings {
   unsigned max_conns = 10;                  // replication_max_conns
+  // replication_max_conns_per_replica: slots one destination may hold
+  // (destination-share.h); 0 = automatic (half while others are active).
+  unsigned max_conns_per_replica = 0;
   std::vector<std::string> dsync_params;    // dsync_parameters_for(replication_dsync_parameters)
   std::string global_mail_replica;          // plugin/mail_replica
   std::uint16_t doveadm_port = 0;           // default port of tcp:/tcps: replicas
@@ -187,6 +197,16 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void failed_attempt(ReplicatorUser& user, const SyncError& error);
   void start_dsync(std::size_t idx, ReplicatorUser& user, const std::string& destination,
                    bool trial);
+  // Destination share (destination-share.h). Dsync slots running to
+  // `destination`, and whether a dsync to another destination runs.
+  unsigned dsyncs_to(const std::string& destination, bool* others_running) const;
+  // The cap of `destination` now.
+  unsigned destination_cap(const std::string& destination);
+  // Holds popped `user` back (pushed back, not failed) and releases slot
+  // `idx` when `destination` already holds its cap; returns whether it did.
+  bool hold_for_share(std::size_t idx, ReplicatorUser& user, const std::string& destination);
+  // Wakes held users whose destination has a slot free under its cap.
+  void wake_held_users();
   void on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
                      const DsyncResult& result);
   // Probes host:port (TCP connect, 3 s), lets `refine` make the failure
@@ -237,6 +257,7 @@ class Brain final : public NotifySink, public DoveadmBackend {
   static constexpr std::int64_t kDownReminderSecs = 300;
   // A failed trial of an open destination: the reminder line when one is due.
   void remind_down(const std::string& destination, const SyncError& error);
+  DestinationShares shares_;
   SyncAnswerFn answer_fn_;
   SyncCounters* metrics_ = nullptr;
   const MillisClock* metrics_clock_ = nullptr;

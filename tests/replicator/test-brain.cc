@@ -3,6 +3,7 @@
 // doveadm-server over real UNIX sockets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -786,6 +787,133 @@ TEST_F(BrainTest, ShutdownAnswersWaitersAndStopsDsyncs) {
   EXPECT_EQ(brain_->running(), 0u);
   // The user stays known with the priority its sync was serving.
   EXPECT_EQ(queue_.lookup("lou")->priority_in_sync, Priority::kSync);
+}
+
+// ---- destination share (destination-share.h, issue 14) ---------------------------
+
+// BrainTest with replication_max_conns = 4 and a chosen
+// replication_max_conns_per_replica; "slow" users' dsyncs are held (a slow
+// replica), "fast" ones answered at once.
+class BrainShareTest : public BrainTest {
+ protected:
+  void use(unsigned max_conns, unsigned per_replica) {
+    BrainSettings bs;
+    bs.max_conns = max_conns;
+    bs.max_conns_per_replica = per_replica;
+    bs.dsync_params = {"-N", "-l", "30"};
+    bs.global_mail_replica = "tcp:global:1";
+    bs.dsync.socket_path = dir_.file("doveadm-server");
+    bs.dsync.inactivity_timeout_secs = 0;
+    bs.dsync.overall_timeout_secs = 0;
+    brain_ = std::make_unique<Brain>(io_, clock_, queue_, waiters_, breakers_, userdb_, listing_,
+                                      state_, bs);
+  }
+  void slow(const std::string& user) {
+    userdb_fields_[user] = "home=/h\tmail_replica=maildir:/slow";
+    reply_for_[user] = "";  // held
+  }
+  void fast(const std::string& user) {
+    userdb_fields_[user] = "home=/h\tmail_replica=maildir:/fast";
+    reply_for_[user] = kOk;
+  }
+  bool started(const std::string& user) const {
+    return std::any_of(commands_.begin(), commands_.end(), [&](const std::string& c) {
+      return c.rfind("\t" + user + "\t", 0) == 0;
+    });
+  }
+  // Held back by the cap: back in the queue, not failed, priority kept.
+  void expect_held(const std::string& user) {
+    const ReplicatorUser* u = queue_.lookup(user);
+    ASSERT_NE(u, nullptr);
+    EXPECT_FALSE(started(user)) << user;
+    EXPECT_FALSE(u->popped) << user;
+    EXPECT_FALSE(u->last_sync_failed) << user;
+    EXPECT_EQ(u->consecutive_failures, 0u) << user;
+    EXPECT_EQ(u->last_fast_sync, 0) << user;  // no attempt recorded
+    EXPECT_EQ(u->priority, Priority::kHigh) << user;
+    EXPECT_GT(u->not_before, clock_.now()) << user;
+  }
+};
+
+TEST_F(BrainShareTest, SlowReplicaGetsHalfTheSlotsWhileAnotherIsActive) {
+  use(4, 0);
+  fast("d1");
+  for (const char* u : {"s1", "s2", "s3", "s4"}) slow(u);
+  brain_->start();
+  brain_->notify("d1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("d1")->last_successful_sync != 0; }));
+  for (const char* u : {"s1", "s2", "s3", "s4"}) brain_->notify(u, Priority::kHigh);
+  // Two of the four slots go to the slow replica; the other two users wait.
+  ASSERT_TRUE(run_until(io_, [&] {
+    return brain_->slot_counts().dsync == 2 && queue_.lookup("s3")->not_before != 0 &&
+           queue_.lookup("s4")->not_before != 0;
+  }));
+  EXPECT_TRUE(started("s1"));
+  EXPECT_TRUE(started("s2"));
+  expect_held("s3");
+  expect_held("s4");
+  EXPECT_EQ(brain_->slot_counts().dsync, 2u);
+  // The fast replica's users still sync while the slow ones run.
+  std::size_t before = commands_.size();
+  handled_.clear();
+  brain_->notify("d1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return commands_.size() == before + 1; }));
+  EXPECT_EQ(commands_.back().rfind("\td1\t", 0), 0u) << commands_.back();
+  // A slow slot frees: the oldest held user starts at once (no clock
+  // advance, not after the 30 s fallback), the other still waits.
+  answer("s1", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s3"); }));
+  expect_held("s4");
+  answer("s2", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s4"); }));
+  answer("s3", kOk);
+  answer("s4", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s4")->last_successful_sync != 0; }));
+  for (const char* u : {"s1", "s2", "s3", "s4"}) {
+    EXPECT_FALSE(queue_.lookup(u)->last_sync_failed) << u;
+    EXPECT_EQ(queue_.lookup(u)->state, "STATE2") << u;
+  }
+}
+
+TEST_F(BrainShareTest, OneReplicaForEverybodyKeepsEverySlotByDefault) {
+  use(3, 0);
+  for (const char* u : {"s1", "s2", "s3"}) slow(u);
+  brain_->start();
+  for (const char* u : {"s1", "s2", "s3"}) brain_->notify(u, Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.size() == 3; }));
+  EXPECT_EQ(brain_->slot_counts().dsync, 3u);
+}
+
+TEST_F(BrainShareTest, ExplicitCapAppliesEvenToASingleReplica) {
+  use(3, 1);
+  for (const char* u : {"s1", "s2"}) slow(u);
+  brain_->start();
+  brain_->notify("s1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.size() == 1; }));
+  brain_->notify("s2", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s2")->not_before != 0; }));
+  expect_held("s2");
+  answer("s1", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s2"); }));
+  answer("s2", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s2")->last_successful_sync != 0; }));
+}
+
+// A held user removed from the queue is forgotten; the next one is woken.
+TEST_F(BrainShareTest, RemovedHeldUserDoesNotBlockTheNext) {
+  use(3, 1);
+  for (const char* u : {"s1", "s2", "s3"}) slow(u);
+  brain_->start();
+  brain_->notify("s1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.size() == 1; }));
+  brain_->notify("s2", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s2")->not_before != 0; }));
+  brain_->notify("s3", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s3")->not_before != 0; }));
+  EXPECT_TRUE(brain_->remove("s2"));
+  answer("s1", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s3"); }));
+  EXPECT_FALSE(started("s2"));
 }
 
 }  // namespace

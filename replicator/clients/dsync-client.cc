@@ -39,8 +39,9 @@ DsyncClient::DsyncClient(asio::io_context& io, DsyncClientOptions options, std::
       delay_timer_(io),
       buf_(64 * 1024),
       replica_watch_(std::chrono::seconds(
-          options_.replica_port != 0 ? std::max<std::int64_t>(options_.handshake_timeout_secs, 0)
-                                     : 0)) {}
+          options_.replica_port != 0 || options_.replica_over_ssh
+              ? std::max<std::int64_t>(options_.handshake_timeout_secs, 0)
+              : 0)) {}
 
 DsyncClient::~DsyncClient() = default;
 
@@ -88,6 +89,7 @@ void DsyncClient::connect_fresh() {
   last_io_.reset();
   locate_attempts_ = 0;
   replica_watch_ = HandshakeWatch(replica_watch_.timeout());  // a new doveadm-server run
+  ssh_child_.reset();
   unsigned gen = ++conn_gen_;
   socket_.async_connect(
       asio::local::stream_protocol::endpoint(path_),
@@ -296,12 +298,20 @@ bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
                      path_, bound, killed));
     return true;
   }
-  // The replica's first byte to that doveadm-server.
+  // The replica's first byte to that doveadm-server (tcp:, tcps:), or the
+  // ssh server's banner to the ssh it runs (remote:, remoteprefix:).
   if (!replica_watch_.active() || !server_pid_) return false;
-  auto sample = process_tcp_connection(*server_pid_, options_.replica_port);
+  std::optional<TcpConnSample> sample;
+  if (options_.replica_over_ssh) {
+    if (!ssh_child_) ssh_child_ = find_ssh_child(*server_pid_);
+    if (ssh_child_) sample = process_tcp_connection(ssh_child_->pid, ssh_child_->port);
+  } else {
+    sample = process_tcp_connection(*server_pid_, options_.replica_port);
+  }
   switch (replica_watch_.observe(now, sample)) {
     case HandshakeWatch::Verdict::kExpired: {
-      std::string killed = kill_server("no handshake from the replica");
+      std::string killed = kill_ssh_child();  // first: it needs server_pid_
+      killed += kill_server("no handshake from the replica");
       fail(SyncErrorKind::kTimeout,
            fmt::format("dsync timed out: no handshake from {} within {} s "
                        "(replication_dsync_handshake_timeout){}",
@@ -324,6 +334,21 @@ ProcessTerminator& DsyncClient::terminator() {
   if (options_.terminator != nullptr) return *options_.terminator;
   if (!own_terminator_) own_terminator_ = std::make_unique<ProcessTerminator>(io_);
   return *own_terminator_;
+}
+
+std::string DsyncClient::kill_ssh_child() {
+  if (!ssh_child_) return "";
+  const pid_t pid = ssh_child_->pid;
+  ssh_child_.reset();
+  // It connected to a host that never answers, and would wait for it past
+  // its doveadm-server's death. Opened now and checked to be a child of
+  // that doveadm-server still, so a reused pid is never signalled.
+  auto handle = PidFd::open(pid);
+  if (!handle) return "";
+  auto again = server_pid_ ? find_ssh_child(*server_pid_) : std::nullopt;
+  if (!again || again->pid != pid) return "";
+  terminator().terminate(std::move(*handle), fmt::format("ssh pid {} (no ssh banner)", pid));
+  return fmt::format("; killed ssh pid {}", pid);
 }
 
 std::string DsyncClient::kill_server(std::string_view why) {

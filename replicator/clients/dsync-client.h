@@ -45,7 +45,15 @@
 //    doveadm-server pid <pid>". kTimeout is a destination-down kind: the
 //    destination's circuit breaker opens (destination-breaker.h), so the
 //    other users of that replica wait for its probe instead of each holding
-//    a slot for the bound. Not for remote: (ssh runs in a child process).
+//    a slot for the bound.
+//  - toward a remote:/remoteprefix: replica (replica_over_ssh): the same
+//    watch on the ssh process that doveadm-server starts
+//    (dsync_remote_cmd): an ssh server sends its "SSH-2.0-..." banner as soon
+//    as it accepts, so a connection established for handshake_timeout_secs
+//    without a byte is a half-dead host; ssh and the doveadm-server are
+//    terminated, and the run fails with kTimeout, "dsync timed out: no
+//    handshake from remote:<login@host> within <N> s ...; killed ssh pid
+//    <pid>; killed doveadm-server pid <pid>".
 //  - toward the local doveadm-server: a new connection that has not brought
 //    its "+" within handshake_timeout_secs fails with kLocalDoveadm, "no
 //    handshake from doveadm-server <path> within <N> s
@@ -93,6 +101,11 @@ struct DsyncClientOptions {
   // replica handshake watch) and its name for the error text
   // ("tcp:10.0.0.2:12345").
   std::uint16_t replica_port = 0;
+  // A remote:/remoteprefix: replica: the doveadm-server serving this run
+  // starts ssh (dsync_remote_cmd); the watch follows that ssh's connection
+  // to the port its command line names (find_ssh_child()) and wants the ssh
+  // server's banner within handshake_timeout_secs.
+  bool replica_over_ssh = false;
   std::string replica_name;
   // A failed connect completes only after this delay (stock: 5 s), so that
   // an unreachable doveadm-server does not make the brain spin.
@@ -176,6 +189,11 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   bool replica_answered_ = false;
   std::optional<pid_t> server_pid_;
   PidFd server_;  // on server_pid_, opened when it was found
+  // remote:/remoteprefix: the ssh child of the doveadm-server, once found.
+  std::optional<SshChild> ssh_child_;
+  // Terminates ssh_child_ (after checking it is still that child); returns
+  // "; killed ssh pid N" or "".
+  std::string kill_ssh_child();
   std::unique_ptr<ProcessTerminator> own_terminator_;  // without options_.terminator
   std::optional<std::uint64_t> last_io_;
   unsigned locate_attempts_ = 0;

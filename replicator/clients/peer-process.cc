@@ -1,6 +1,8 @@
 // replicator/clients/peer-process.cc: see peer-process.h.
 #include "peer-process.h"
 
+#include "dsync-reply.h"
+
 #include "syscall-error.h"
 #include "unique-fd.h"
 
@@ -163,6 +165,80 @@ std::optional<TcpConnSample> process_tcp_connection(pid_t pid, std::uint16_t rem
     }
   }
   return found;
+}
+
+namespace {
+
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::string out;
+  char buf[4096];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    out.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (out.size() > 65536) break;
+  }
+  return out;
+}
+
+std::vector<pid_t> child_pids(pid_t pid) {
+  std::vector<pid_t> out;
+  const std::string base = "/proc/" + std::to_string(pid);
+  const std::string children_path = base + "/task/" + std::to_string(pid) + "/children";
+  if (::access(children_path.c_str(), R_OK) == 0) {
+    const std::string children = read_small_file(children_path);
+    for (std::size_t at = 0; at < children.size();) {
+      std::size_t end = children.find(' ', at);
+      if (end == std::string::npos) end = children.size();
+      const std::string word = children.substr(at, end - at);
+      if (all_digits(word.c_str())) {
+        out.push_back(static_cast<pid_t>(std::strtol(word.c_str(), nullptr, 10)));
+      }
+      at = end + 1;
+    }
+    return out;
+  }
+  // No children file (a kernel without CONFIG_PROC_CHILDREN): the parent pid
+  // of every process ("pid (comm) state ppid ...").
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* e = ::readdir(proc)) {
+    if (!all_digits(e->d_name)) continue;
+    std::string stat = read_small_file(std::string("/proc/") + e->d_name + "/stat");
+    std::size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 4 >= stat.size()) continue;
+    long ppid = std::strtol(stat.c_str() + paren + 4, nullptr, 10);
+    if (ppid == pid) out.push_back(static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10)));
+  }
+  ::closedir(proc);
+  return out;
+}
+
+}  // namespace
+
+std::optional<SshChild> find_ssh_child(pid_t pid) {
+  std::vector<pid_t> level = child_pids(pid);
+  for (int depth = 0; depth < 2 && !level.empty(); ++depth) {
+    std::vector<pid_t> next;
+    for (pid_t child : level) {
+      const std::string cmdline = read_small_file("/proc/" + std::to_string(child) + "/cmdline");
+      std::vector<std::string_view> args;
+      for (std::size_t at = 0; at < cmdline.size();) {
+        std::size_t end = cmdline.find('\0', at);
+        if (end == std::string::npos) end = cmdline.size();
+        args.emplace_back(cmdline.data() + at, end - at);
+        at = end + 1;
+      }
+      std::uint16_t port = ssh_args_port(args);
+      if (port != 0) return SshChild{child, port};
+      if (depth == 0) {
+        std::vector<pid_t> grand = child_pids(child);
+        next.insert(next.end(), grand.begin(), grand.end());
+      }
+    }
+    level = std::move(next);
+  }
+  return std::nullopt;
 }
 
 std::optional<std::uint64_t> unix_peer_inode(int fd) {

@@ -65,4 +65,16 @@ struct TcpConnSample {
 // only stops watching).
 std::optional<TcpConnSample> process_tcp_connection(pid_t pid, std::uint16_t remote_port);
 
+// The ssh process a doveadm-server runs for a remote:/remoteprefix: replica
+// (its dsync_remote_cmd): a child of `pid`, or a child of a child (a
+// wrapper), whose argv[0] is ssh, and the port its command line gives ssh
+// (ssh_command_port(), src/sync/dsync-reply.h). Children come from
+// /proc/<pid>/task/<pid>/children, else from a scan of /proc/*/stat.
+// nullopt when there is none (yet) or /proc is unreadable.
+struct SshChild {
+  pid_t pid = 0;
+  std::uint16_t port = 0;
+};
+std::optional<SshChild> find_ssh_child(pid_t pid);
+
 }  // namespace drepl

@@ -303,11 +303,17 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
             req.oneway ? " (one-way, after repeated desyncs)" : "",
             trial ? " (circuit breaker probe)" : "");
   DsyncClientOptions dsync_options = settings_.dsync;
-  if (auto replica = parse_mail_replica(req.destination, settings_.doveadm_port);
-      replica && replica->is_tcp() && replica->port != 0) {
-    // The doveadm-server serving this run connects there: watch its handshake.
-    dsync_options.replica_port = replica->port;
-    dsync_options.replica_name = mail_replica_display(*replica);
+  if (auto replica = parse_mail_replica(req.destination, settings_.doveadm_port); replica) {
+    if (replica->is_tcp() && replica->port != 0) {
+      // The doveadm-server serving this run connects there: watch its handshake.
+      dsync_options.replica_port = replica->port;
+      dsync_options.replica_name = mail_replica_display(*replica);
+    } else if (replica->kind == ReplicaKind::kRemote ||
+               replica->kind == ReplicaKind::kRemotePrefix) {
+      // It runs ssh (dsync_remote_cmd): watch for the ssh server's banner.
+      dsync_options.replica_over_ssh = true;
+      dsync_options.replica_name = mail_replica_display(*replica);
+    }
   }
   slot.client = std::make_shared<DsyncClient>(
       io_, std::move(dsync_options), format_dsync_request(req, settings_.dsync_params),

@@ -257,6 +257,11 @@ std::uint16_t ssh_failure_port(std::string_view log_line) {
   constexpr std::string_view kExit255 = "255: ";
   if (rest.substr(0, kExit255.size()) != kExit255) return 0;
   rest.remove_prefix(kExit255.size());
+  return ssh_command_port(rest);
+}
+
+std::uint16_t ssh_command_port(std::string_view command) {
+  std::string_view rest = command;
   std::vector<std::string_view> args;
   while (!rest.empty()) {
     std::size_t sp = rest.find(' ');
@@ -265,6 +270,10 @@ std::uint16_t ssh_failure_port(std::string_view log_line) {
     if (sp == std::string_view::npos) break;
     rest.remove_prefix(sp + 1);
   }
+  return ssh_args_port(args);
+}
+
+std::uint16_t ssh_args_port(const std::vector<std::string_view>& args) {
   auto parse_port = [](std::string_view v) -> std::uint16_t {
     if (v.empty() || v.size() > 5) return 0;
     unsigned n = 0;

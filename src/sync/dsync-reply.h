@@ -177,6 +177,17 @@ SyncErrorKind classify_dsync_log_text(std::string_view text);
 // invalid port.
 std::uint16_t ssh_failure_port(std::string_view log_line);
 
+// The port an ssh command line gives ssh (words separated by spaces, the
+// first being ssh or a path ending in /ssh): "-p N", "-pN", "-oPort=N",
+// "-o Port=N" before the destination; 22 when none. 0 when the program is
+// not ssh or the port is invalid. ssh_failure_port() applies it to the
+// command doveadm quotes; the dsync client to a running ssh's
+// /proc/<pid>/cmdline (replication_dsync_handshake_timeout for remote:).
+std::uint16_t ssh_command_port(std::string_view command);
+// The same on a command already split into words (a /proc/<pid>/cmdline,
+// whose words may hold spaces).
+std::uint16_t ssh_args_port(const std::vector<std::string_view>& args);
+
 // The first line of `lines` that classify_dsync_log_text() recognises, as
 // {kind, index}; {kNone, lines.size()} when none.
 std::pair<SyncErrorKind, std::size_t> classify_dsync_log_lines(

@@ -327,5 +327,82 @@ TEST(DsyncHandshakeTest, ZeroTurnsTheLocalBoundOff) {
   client->abort();
 }
 
+// remote:/remoteprefix: the doveadm-server runs ssh (dsync_remote_cmd). Here
+// the fake doveadm-server starts a bash whose argv is an ssh command line
+// ("ssh -c <script> -p <port> host": -c takes an argument, as ssh's cipher
+// option does) and that opens a TCP connection to a listener which never
+// sends a banner, then waits.
+pid_t spawn_fake_doveadm_with_ssh(int unix_fd, std::uint16_t ssh_port) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_NAME, "doveadm-fake", 0, 0, 0);
+  int c = ::accept(unix_fd, nullptr, nullptr);
+  if (c < 0) ::_exit(1);
+  if (::write(c, "+\n", 2) != 2) ::_exit(1);
+  if (::fork() == 0) {
+    const std::string port = std::to_string(ssh_port);
+    const std::string script = "exec 3<>/dev/tcp/127.0.0.1/" + port + "; sleep 60; true";
+    ::execl("/bin/bash", "ssh", "-c", script.c_str(), "-p", port.c_str(), "vmail@127.0.0.1",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (;;) ::pause();
+}
+
+TEST(DsyncHandshakeTest, SshServerWithoutBannerIsATimeoutAndSshIsTerminated) {
+  TempDir dir;
+  std::string path = dir.file("doveadm-server");
+  int ufd = unix_listener(path);
+  SilentTcp sshd;
+  pid_t child = spawn_fake_doveadm_with_ssh(ufd, sshd.port);
+  ASSERT_GT(child, 0);
+  asio::io_context io;
+  auto opts = handshake_options(path, 1);
+  opts.replica_over_ssh = true;
+  opts.replica_name = "remote:vmail@127.0.0.1";
+  std::optional<DsyncResult> result;
+  auto client = std::make_shared<DsyncClient>(io, opts, "x\n",
+                                              [&](const DsyncResult& r) { result = r; });
+  client->start();
+  bool done = run_until(io, [&] { return result.has_value(); }, 10s);
+  int status = 0;
+  pid_t reaped = 0;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while ((reaped = ::waitpid(child, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(5ms);
+  }
+  if (reaped == 0) {
+    ::kill(child, SIGKILL);
+    reaped = ::waitpid(child, &status, 0);
+  }
+  ::close(ufd);
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->error.kind, SyncErrorKind::kTimeout);
+  const std::string& text = result->error.text;
+  const std::string head =
+      "dsync timed out: no handshake from remote:vmail@127.0.0.1 within 1 s "
+      "(replication_dsync_handshake_timeout); killed ssh pid ";
+  ASSERT_EQ(text.substr(0, head.size()), head) << text;
+  const pid_t ssh = static_cast<pid_t>(std::stol(text.substr(head.size())));
+  EXPECT_NE(ssh, child);
+  EXPECT_NE(text.find("; killed doveadm-server pid " + std::to_string(child)), std::string::npos)
+      << text;
+  // The "ssh" (bash) got SIGTERM too and is gone (reaped by init once its
+  // parent died), not left waiting for a banner.
+  deadline = std::chrono::steady_clock::now() + 5s;
+  while (::kill(ssh, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(5ms);
+  }
+  EXPECT_NE(::kill(ssh, 0), 0) << "ssh pid " << ssh << " still there";
+}
+
+TEST(FindSshChildTest, NoChildIsNullopt) {
+  EXPECT_FALSE(find_ssh_child(::getpid()).has_value());
+}
+
 }  // namespace
 }  // namespace drepl

@@ -355,6 +355,10 @@ TEST(DsyncReply, SshFailurePort) {
   EXPECT_EQ(ssh_failure_port(p + "ssh -lvmail b doveadm dsync-server -uu"), 22);
   EXPECT_EQ(ssh_failure_port(p + "ssh -p 2222 -lvmail b doveadm dsync-server -uu"), 2222);
   EXPECT_EQ(ssh_failure_port(p + "/usr/bin/ssh -p2200 b doveadm"), 2200);
+  // The same parse on a running ssh's command line (handshake watch).
+  EXPECT_EQ(ssh_command_port("ssh -c aes128-ctr -p 2222 vmail@b doveadm dsync-server"), 2222);
+  EXPECT_EQ(ssh_command_port("/usr/bin/ssh -lvmail b doveadm -p 1 dsync-server"), 22);
+  EXPECT_EQ(ssh_command_port("bash -c x -p 2222 b"), 0);
   EXPECT_EQ(ssh_failure_port(p + "ssh -o Port=2201 -l vmail b doveadm"), 2201);
   EXPECT_EQ(ssh_failure_port(p + "ssh -oport=2202 b doveadm"), 2202);
   EXPECT_EQ(ssh_failure_port(p + "ssh -i /k -o BatchMode=yes -4 -T b doveadm -p 9"), 22);

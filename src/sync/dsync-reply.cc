@@ -249,6 +249,13 @@ SyncErrorKind classify_dsync_log_text(std::string_view text) {
   return SyncErrorKind::kNone;
 }
 
+std::uint16_t ssh_command_port(std::string_view command) {
+  std::string line(kRemoteCommandError);
+  line += "255: ";
+  line += command;
+  return ssh_failure_port(line);
+}
+
 std::uint16_t ssh_failure_port(std::string_view log_line) {
   // "doveadm(u)<pid><id>: Remote command returned error 255: ssh -p 2222 -lvmail b ..."
   std::size_t at = log_line.find(kRemoteCommandError);

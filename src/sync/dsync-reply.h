@@ -170,6 +170,12 @@ SyncErrorKind classify_dsync_log_text(std::string_view text);
 // invalid port.
 std::uint16_t ssh_failure_port(std::string_view log_line);
 
+// The port ssh connects to when it runs `command` (Dovecot's dsync_remote_cmd,
+// "%{host}" etc. not expanded): as ssh_failure_port() reads it, 22 when the
+// command has no "-p"/"Port=", 0 when the program is not ssh (a wrapper: we
+// cannot know where it connects) or the port is invalid.
+std::uint16_t ssh_command_port(std::string_view command);
+
 // The first line of `lines` that classify_dsync_log_text() recognises, as
 // {kind, index}; {kNone, lines.size()} when none.
 std::pair<SyncErrorKind, std::size_t> classify_dsync_log_lines(

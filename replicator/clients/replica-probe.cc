@@ -9,6 +9,7 @@
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <fmt/format.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
@@ -90,10 +91,18 @@ struct Probe : std::enable_shared_from_this<Probe> {
                                                   "{} ms",
                                                   where(), timeout.count()));
         return;
-      case Phase::kBanner:
+      case Phase::kBanner: {
+        // ssh, too, waits past lines that are not its banner (RFC 4253 4.2).
+        std::string_view got = read_buf;
+        got = got.substr(0, got.find('\n'));
+        if (!got.empty() && got.back() == '\r') got.remove_suffix(1);
         fail(SyncErrorKind::kTimeout,
-             fmt::format("ssh: no banner from {} within {} ms", where(), timeout.count()));
+             fmt::format("ssh: no banner from {} within {} ms{}", where(), timeout.count(),
+                         got.empty() ? std::string()
+                                     : fmt::format(" (it sent: '{}')",
+                                                   sanitize_log_text(got, kMaxShownLine))));
         return;
+      }
     }
   }
 
@@ -160,6 +169,19 @@ void Probe::start_tls(const ProbeTlsSettings& settings) {
     if (e == asio::error::eof || e == asio::ssl::error::stream_truncated) {
       fail_tls("connection closed during the handshake");
       return;
+    }
+    if (e.category() == asio::error::get_ssl_category()) {
+      const int reason = ERR_GET_REASON(static_cast<unsigned long>(e.value()));
+      if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+        // The server speaks TLS and sent an alert although our side of
+        // the verification passed: most likely it wants a client
+        // certificate (ssl_client_cert), which the probe does not send.
+        // Not "down": the trial dsync, which does send it, tells.
+        self->fail(SyncErrorKind::kProtocol,
+                   fmt::format("TLS handshake with {} failed: the server refused it: {}",
+                               self->where(), e.message()));
+        return;
+      }
     }
     fail_tls(e.message());
   });

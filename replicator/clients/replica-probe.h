@@ -48,8 +48,20 @@
 //                    the timeout (a hung or wrong service)
 //                    "TLS handshake with <host>:<port> failed: no answer within 3000 ms"
 //                    "ssh: no banner from <host>:<port> within 3000 ms"
-//   kProtocol        (ssh) the port answers, but not with an ssh banner
+//                    "... within 3000 ms (it sent: '* OK Dovecot ready.')" (lines
+//                    before the banner are allowed, RFC 4253 4.2: ssh waits too)
+//   kProtocol        the port answers, but not as expected - not "down" (the
+//                    brain lets the trial dsync run and tell):
+//                    (ssh) other lines, then the connection closed (or more
+//                    than 8 KiB without a banner)
 //                    "ssh: <host>:<port> sent no ssh banner: '<line>'"
+//                    (tls) the server sent a TLS alert although its certificate
+//                    passed our checks: it most likely wants a client certificate
+//                    (ssl_client_cert), which the probe does not send (TLS 1.2;
+//                    with TLS 1.3 that check comes after the handshake, which then
+//                    succeeds)
+//                    "TLS handshake with <host>:<port> failed: the server refused
+//                     it: sslv3 alert handshake failure (SSL routines)"
 // Error texts are one line, sanitized (safe to log and show in status).
 #pragma once
 

@@ -430,6 +430,12 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
       probe_then_finish(idx, run_id, username, r, *target,
                         [](DsyncResult& refined, const ReplicaProbeResult& probe) {
                           if (probe.reachable) return;
+                          if (!sync_error_is_destination_down(probe.kind)) {
+                            // Answered, but not as the probe expected: keep
+                            // the dsync's kind, add what the probe saw.
+                            refined.error.text += " (probe: " + probe.error + ")";
+                            return;
+                          }
                           refined.error.kind = probe.kind;
                           refined.error.text = probe.error + " (" + refined.error.text + ")";
                         });

@@ -76,7 +76,7 @@ class BrainTest : public ::testing::Test {
         c.send(it->second);
       }
     };
-    BrainSettings bs;
+    BrainSettings& bs = settings_;
     bs.max_conns = 2;
     bs.dsync_params = {"-N", "-l", "30"};
     bs.global_mail_replica = "tcp:global:1";
@@ -118,6 +118,7 @@ class BrainTest : public ::testing::Test {
   UserdbLookups userdb_;
   StateWriter state_;
   UserListing listing_;
+  BrainSettings settings_;  // what brain_ was made with
   std::unique_ptr<Brain> brain_;
 
   std::map<std::string, std::string> userdb_fields_;  // user -> "k=v\tk=v"
@@ -507,6 +508,47 @@ TEST_F(BrainTest, TrialProbeThatReachesTheReplicaStartsTheTrialDsync) {
   EXPECT_EQ(commands_.size(), 2u);
   EXPECT_EQ(counters.probes_reachable, 1u);
   EXPECT_FALSE(breakers_.is_open(down_replica_));
+}
+
+// A probe that is answered, but not as it expected (here a greeting on the
+// ssh port and the connection closed; also a TLS server that wants a client
+// certificate), does not
+// say "down": the trial dsync runs and tells, instead of the breaker staying
+// open on the probe's word alone.
+TEST_F(BrainTest, TrialProbeAnsweredButNotAsExpectedStillRunsTheTrialDsync) {
+  SyncCounters counters;
+  brain_->set_metrics(&counters, nullptr);
+  asio::ip::tcp::acceptor other(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::vector<std::shared_ptr<asio::ip::tcp::socket>> conns;
+  std::function<void()> accept = [&] {
+    other.async_accept([&](const asio::error_code& ec, asio::ip::tcp::socket sock) {
+      if (ec) return;
+      auto c = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
+      conns.push_back(c);
+      static const std::string kGreeting = "* BYE not here\r\n";
+      asio::async_write(*c, asio::buffer(kGreeting), [c](const asio::error_code&, std::size_t) {
+        asio::error_code ignored;
+        c->close(ignored);
+      });
+      accept();
+    });
+  };
+  accept();
+  BrainSettings bs = settings_;
+  bs.ssh_port = other.local_endpoint().port();
+  brain_->reconfigure(bs);
+  const std::string replica = "remote:vmail@127.0.0.1";
+  userdb_fields_["s1"] = "home=/h\tmail_replica=" + replica;
+  reply_for_["s1"] = kOk;
+  breakers_.record_failure(replica, SyncErrorKind::kConnectRefused, false);  // open
+  ASSERT_TRUE(breakers_.is_open(replica));
+  clock_.set(breakers_.next_probe_time(replica));
+  brain_->start();
+  brain_->notify("s1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s1")->last_successful_sync != 0; }));
+  EXPECT_EQ(commands_.size(), 1u);
+  EXPECT_EQ(counters.probes_failed[static_cast<std::size_t>(SyncErrorKind::kProtocol)], 1u);
+  EXPECT_FALSE(breakers_.is_open(replica));
 }
 
 // Issue 14, the other half: the breakers are not persisted, so after a restart

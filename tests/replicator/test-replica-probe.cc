@@ -105,12 +105,19 @@ void send_on_accept(Server& server, std::string text, bool close) {
 }
 
 // A TLS server with certificate `name` (good / untrusted / wrongname).
+// `want_client_cert`: TLS 1.2 at most, and a client without a certificate is
+// refused during the handshake (ssl_verify_client_cert = yes).
 struct TlsServer {
-  TlsServer(asio::io_context& io, const std::string& name)
+  TlsServer(asio::io_context& io, const std::string& name, bool want_client_cert = false)
       : server(io), ctx(asio::ssl::context::tls_server) {
     const Certs& certs = Certs::get();
     ctx.use_certificate_chain_file(certs.file(name + ".crt"));
     ctx.use_private_key_file(certs.file(name + ".key"), asio::ssl::context::pem);
+    if (want_client_cert) {
+      SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+      ctx.load_verify_file(certs.file("ca.crt"));
+      ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
     server.on_accept = [this](std::shared_ptr<tcp::socket> s) {
       auto stream = std::make_shared<asio::ssl::stream<tcp::socket&>>(*s, ctx);
       streams.push_back(stream);
@@ -233,6 +240,23 @@ TEST_F(ReplicaProbeTest, PlainTextServerOnATcpsPortIsTlsVerifyFailed) {
       << r.error;
 }
 
+// A server that wants a client certificate (which doveadm may send from
+// ssl_client_cert, the probe never does) is not "down": kProtocol, so the
+// brain lets the trial dsync run instead of keeping the breaker open forever.
+TEST_F(ReplicaProbeTest, ServerRefusingTheHandshakeAfterOurChecksIsNotDown) {
+  TlsServer tls(io_, "good", /*want_client_cert=*/true);
+  ReplicaProbeResult r = probe(ProbeTransport::kTls, "127.0.0.1", tls.server.port());
+  EXPECT_FALSE(r.reachable);
+  EXPECT_EQ(r.kind, SyncErrorKind::kProtocol) << r.error;
+  EXPECT_EQ(r.error.rfind("TLS handshake with 127.0.0.1:" + std::to_string(tls.server.port()) +
+                              " failed: the server refused it: ",
+                          0),
+            0u)
+      << r.error;
+  EXPECT_NE(r.error.find("alert"), std::string::npos) << r.error;
+  EXPECT_FALSE(sync_error_is_destination_down(r.kind));
+}
+
 TEST_F(ReplicaProbeTest, SilentServerIsTimeoutAfterTheTimeout) {
   Server silent(io_);  // accepts, never writes
   const std::string where = "127.0.0.1:" + std::to_string(silent.port());
@@ -250,6 +274,18 @@ TEST_F(ReplicaProbeTest, SilentServerIsTimeoutAfterTheTimeout) {
   // A plain tcp: probe only needs the connection.
   r = probe(ProbeTransport::kTcp, "127.0.0.1", silent.port(), std::chrono::milliseconds(300));
   EXPECT_TRUE(r.reachable) << r.error;
+}
+
+// Lines before the banner are allowed (ssh waits past them too): a service
+// that greets and then waits is a timeout, and the text shows its greeting.
+TEST_F(ReplicaProbeTest, OtherServiceThatWaitsOnTheSshPortIsTimeoutWithItsGreeting) {
+  Server imap(io_);
+  send_on_accept(imap, "* OK Dovecot ready.\r\n", false);
+  ReplicaProbeResult r =
+      probe(ProbeTransport::kSsh, "127.0.0.1", imap.port(), std::chrono::milliseconds(300));
+  EXPECT_EQ(r.kind, SyncErrorKind::kTimeout);
+  EXPECT_EQ(r.error, "ssh: no banner from 127.0.0.1:" + std::to_string(imap.port()) +
+                         " within 300 ms (it sent: '* OK Dovecot ready.')");
 }
 
 TEST_F(ReplicaProbeTest, SshBannerIsReachable) {

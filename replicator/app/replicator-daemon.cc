@@ -160,7 +160,11 @@ BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   bs.dsync.handshake_timeout_secs = ds.set.replication_dsync_handshake_timeout_secs;
   bs.probe_tls.ca_file = ds.set.ssl_client_ca_file;
   bs.probe_tls.ca_dir = ds.set.ssl_client_ca_dir;
-  bs.ssh_port = ssh_command_port(ds.set.dsync_remote_cmd);
+  // Only a port the command names: with ssh's implicit 22, an ssh_config
+  // (root's ~/.ssh/config, /etc/ssh/ssh_config; the way docs/transports.md
+  // sets up 2.4) may send ssh elsewhere, and a probe of the wrong port
+  // would keep the breaker open after the replica is back.
+  bs.ssh_port = ssh_command_port(ds.set.dsync_remote_cmd, 0);
   if (protected_pid_ != 0) bs.dsync.protected_pid = protected_pid_;
   bs.dsync.connections = &dsync_connections_;
   return bs;

@@ -86,14 +86,16 @@ struct BrainSettings {
   // after a dsync that failed without a specific reason:
   //  - probe_tls: the CAs a tcps: replica's certificate must chain to
   //    (ssl_client_ca_file / ssl_client_ca_dir, as doveadm uses them);
-  //  - ssh_port: the port of remote:/remoteprefix: replicas
-  //    (ssh_command_port(dsync_remote_cmd): 22 unless the command says
-  //    otherwise; 0 = dsync_remote_cmd is not a plain ssh: no probe before
-  //    a trial, the trial dsync runs as the probe);
+  //  - ssh_port: the port of remote:/remoteprefix: replicas probed before
+  //    a trial (the daemon: ssh_command_port(dsync_remote_cmd, 0), a port
+  //    the command names with -p / -o Port=); 0 = not known (no port in the
+  //    command, which ssh_config may then set; or not a plain ssh): no
+  //    probe before a trial, the trial dsync runs as the probe. The probe
+  //    after a failed dsync uses the port of the failed command instead;
   //  - probe_timeout_secs: bound of one probe (resolve, connect, TLS
   //    handshake / banner), seconds.
   ProbeTlsSettings probe_tls;
-  std::uint16_t ssh_port = 22;
+  std::uint16_t ssh_port = 0;
   std::int64_t probe_timeout_secs = 5;
 };
 

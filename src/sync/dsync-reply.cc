@@ -249,14 +249,21 @@ SyncErrorKind classify_dsync_log_text(std::string_view text) {
   return SyncErrorKind::kNone;
 }
 
-std::uint16_t ssh_command_port(std::string_view command) {
+namespace {
+std::uint16_t ssh_port_of_line(std::string_view log_line, std::uint16_t default_port);
+}  // namespace
+
+std::uint16_t ssh_command_port(std::string_view command, std::uint16_t default_port) {
   std::string line(kRemoteCommandError);
   line += "255: ";
   line += command;
-  return ssh_failure_port(line);
+  return ssh_port_of_line(line, default_port);
 }
 
-std::uint16_t ssh_failure_port(std::string_view log_line) {
+std::uint16_t ssh_failure_port(std::string_view log_line) { return ssh_port_of_line(log_line, 22); }
+
+namespace {
+std::uint16_t ssh_port_of_line(std::string_view log_line, std::uint16_t default_port) {
   // "doveadm(u)<pid><id>: Remote command returned error 255: ssh -p 2222 -lvmail b ..."
   std::size_t at = log_line.find(kRemoteCommandError);
   if (at == std::string_view::npos) return 0;
@@ -284,7 +291,7 @@ std::uint16_t ssh_failure_port(std::string_view log_line) {
   if (args.empty()) return 0;
   std::string_view prog = args[0].substr(args[0].rfind('/') + 1);
   if (prog != "ssh") return 0;  // a wrapper's exit 255 may mean anything
-  std::uint16_t port = 22;
+  std::uint16_t port = default_port;
   // ssh's options end at the destination; the remote command after it may
   // have its own "-p" (only the first -p/Port counts for ssh, as in ssh).
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -314,6 +321,7 @@ std::uint16_t ssh_failure_port(std::string_view log_line) {
   }
   return port;
 }
+}  // namespace
 
 std::pair<SyncErrorKind, std::size_t> classify_dsync_log_lines(
     const std::vector<std::string>& lines) {

@@ -171,10 +171,12 @@ SyncErrorKind classify_dsync_log_text(std::string_view text);
 std::uint16_t ssh_failure_port(std::string_view log_line);
 
 // The port ssh connects to when it runs `command` (Dovecot's dsync_remote_cmd,
-// "%{host}" etc. not expanded): as ssh_failure_port() reads it, 22 when the
-// command has no "-p"/"Port=", 0 when the program is not ssh (a wrapper: we
-// cannot know where it connects) or the port is invalid.
-std::uint16_t ssh_command_port(std::string_view command);
+// "%{host}" etc. not expanded), as ssh_failure_port() reads it;
+// `default_port` when the command has no "-p"/"Port=" (ssh's default is 22,
+// but an ssh_config may name another: pass 0 to tell "not in the command");
+// 0 when the program is not ssh (a wrapper: we cannot know where it
+// connects) or the port is invalid.
+std::uint16_t ssh_command_port(std::string_view command, std::uint16_t default_port = 22);
 
 // The first line of `lines` that classify_dsync_log_text() recognises, as
 // {kind, index}; {kNone, lines.size()} when none.

@@ -377,6 +377,11 @@ TEST(DsyncReply, SshCommandPort) {
             2222);
   EXPECT_EQ(ssh_command_port("/usr/bin/ssh -oPort=2201 %{host} doveadm dsync-server -u%u"), 2201);
   EXPECT_EQ(ssh_command_port("/usr/local/bin/my-wrapper %{host}"), 0);
+  // Without "-p"/"Port=" in the command, the caller's default (0: unknown,
+  // ssh_config may set it).
+  EXPECT_EQ(ssh_command_port("ssh -l%{login} %{host} doveadm dsync-server -u%u", 0), 0);
+  EXPECT_EQ(ssh_command_port("ssh -p 22 -l%{login} %{host} doveadm dsync-server -u%u", 0), 22);
+  EXPECT_EQ(ssh_command_port("ssh -o Port=2200 %{host} doveadm dsync-server -u%u", 0), 2200);
   EXPECT_EQ(ssh_command_port(""), 0);
 }
 

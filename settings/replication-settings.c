@@ -38,6 +38,7 @@ const struct setting_parser_info replication_setting_parser_info = {
 
 static const struct setting_define replicator_setting_defines[] = {
 	DEF(UINT, replication_max_conns),
+	DEF(UINT, replication_max_conns_per_replica),
 	DEF(TIME, replication_full_sync_interval),
 	DEF(STR, replication_dsync_parameters),
 	DEF(TIME, replication_dsync_timeout),
@@ -52,6 +53,7 @@ static const struct setting_define replicator_setting_defines[] = {
    prints values that differ from these, and the daemon fills in the rest. */
 static const struct replicator_settings replicator_default_settings = {
 	.replication_max_conns = 10,
+	.replication_max_conns_per_replica = 0,
 	.replication_full_sync_interval = 60 * 60 * 24,
 	.replication_dsync_parameters = "-d -N -l 30 -U",
 	.replication_dsync_timeout = 600,

@@ -43,6 +43,12 @@ struct replicator_settings {
 	pool_t pool;
 	/* replication_max_conns: parallel dsyncs. 0 = never sync. */
 	unsigned int replication_max_conns;
+	/* replication_max_conns_per_replica: how many of those one
+	   destination (mail_replica value) may hold, so that a slow replica
+	   does not starve the others; users over it wait, not failed. 0 =
+	   automatic: half (at least 1) while another replica has users to
+	   sync, else all. N > 0: at most N, always. Ours. */
+	unsigned int replication_max_conns_per_replica;
 	/* replication_full_sync_interval (time, seconds) between full syncs. */
 	unsigned int replication_full_sync_interval;
 	/* replication_dsync_parameters: options for `doveadm sync`; -d and -U

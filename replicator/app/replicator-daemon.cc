@@ -14,6 +14,7 @@
 #include "logger.h"
 #include "metrics-connection.h"
 #include "notify-connection.h"
+#include "orphan-reaper.h"
 #include "plugin-notify-connection.h"
 #include "privileges.h"
 #include "queue-restore.h"
@@ -97,6 +98,7 @@ ReplicatorDaemon::ReplicatorDaemon(const CliOptions& options, DaemonSettings set
           }),
       dsync_connections_(io_, millis_clock_, connections_options(settings_),
                          &metrics_.dsync_connections),
+      terminator_(io_),
       brain_(io_, clock_, queue_, waiters_, breakers_, userdb_, listing_, state_,
              brain_settings(settings_)),
       fifo_sink_(brain_, metrics_.notifications, NotifyInput::kFifo),
@@ -150,6 +152,7 @@ DsyncConnectionsOptions ReplicatorDaemon::connections_options(const DaemonSettin
 BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   BrainSettings bs;
   bs.max_conns = ds.set.replication_max_conns;
+  bs.max_conns_per_replica = ds.set.replication_max_conns_per_replica;
   bs.jitter_seed = process_jitter_seed();
   bs.dsync_params = dsync_parameters_for(ds.set.replication_dsync_parameters, dovecot_version_);
   bs.global_mail_replica = ds.set.mail_replica;
@@ -167,6 +170,7 @@ BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   bs.ssh_port = ssh_command_port(ds.set.dsync_remote_cmd, 0);
   if (protected_pid_ != 0) bs.dsync.protected_pid = protected_pid_;
   bs.dsync.connections = &dsync_connections_;
+  bs.dsync.terminator = &terminator_;
   return bs;
 }
 
@@ -244,15 +248,29 @@ void ReplicatorDaemon::start() {
   restore_queue(queue_, settings_.db_path, state_.journal_path());
   state_.mark_dirty();
   const ReplicatorSettings& set = settings_.set;
-  log_debug("Settings from {}: max_conns={} full_sync_interval={}s dsync_timeout={}s "
+  log_debug("Settings from {}: max_conns={} max_conns_per_replica={} full_sync_interval={}s dsync_timeout={}s "
             "dsync_handshake_timeout={}s mail_replica={} dsync_socket={} doveadm_socket={} "
             "auth_socket={} db={}",
             settings_.config_origin, set.replication_max_conns,
+            set.replication_max_conns_per_replica,
             set.replication_full_sync_interval_secs, set.replication_dsync_timeout_secs,
             set.replication_dsync_handshake_timeout_secs,
             set.mail_replica.empty() ? "(none)" : "(set)", settings_.dsync_socket,
             settings_.doveadm_socket, settings_.auth_socket, settings_.db_path);
-  brain_.start();
+  // Dsyncs a killed predecessor left running hold their users' locks: end
+  // them before the first dsync.
+  if (std::size_t orphans = reap_orphaned_dsyncs(settings_.dsync_socket, protected_pid_,
+                                                 terminator_);
+      orphans > 0) {
+    terminator_.when_idle([this, orphans] {
+      if (stopping_) return;
+      log_info("{} dsync(s) left behind by a previous replicator ended; starting dsyncs",
+               orphans);
+      brain_.start();
+    });
+  } else {
+    brain_.start();
+  }
   // Outside Dovecot's master (systemd, standalone) SIGHUP re-reads the
   // settings: the queue, running syncs and listeners stay.
   if (!runtime_.master_env()) {
@@ -294,7 +312,12 @@ void ReplicatorDaemon::stop(const std::string& reason) {
   userdb_.close();
   state_.stop();
   state_.flush_now();
-  io_.stop();
+  // The aborted dsyncs' doveadm-servers: exit once they are gone (bounded
+  // by the grace period + kill wait).
+  if (terminator_.running() > 0) {
+    log_debug("Waiting for {} doveadm-server process(es) to exit", terminator_.running());
+  }
+  terminator_.when_idle([this] { io_.stop(); });
 }
 
 }  // namespace drepl

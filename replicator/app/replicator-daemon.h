@@ -30,6 +30,7 @@
 #include "counting-notify-sink.h"
 #include "destination-breaker.h"
 #include "dsync-connections.h"
+#include "process-terminator.h"
 #include "listener-set.h"
 #include "master-service.h"
 #include "metrics-collector.h"
@@ -66,13 +67,17 @@ class ReplicatorDaemon {
 
   // Tells the master we are alive (before anything slow: incident 11),
   // starts serving, lists the userdb, restores the queue from state_dir,
+  // terminates the dsyncs a previous replicator left running
+  // (orphan-reaper.h; scheduling waits until they are gone, at most ~10 s),
   // starts scheduling dsyncs and (outside the master) handles SIGHUP.
   void start();
   // Re-reads the settings (settings-reload.h) and applies them to the
   // dsync connections, the brain and the metrics.
   void reload();
-  // Orderly shutdown, once: listeners stop, dsyncs abort, waiters get "-",
-  // replicator.db is written, then the loop is stopped.
+  // Orderly shutdown, once: listeners stop, dsyncs abort (their
+  // doveadm-servers are terminated: SIGTERM, SIGKILL after 5 s), waiters
+  // get "-", replicator.db is written, then the loop is stopped once those
+  // doveadm-servers have exited (at most ~10 s).
   void stop(const std::string& reason);
 
   // The loop every part runs on (run_until_stopped_then_exit).
@@ -106,6 +111,8 @@ class ReplicatorDaemon {
   StateWriter state_;
   UserListing listing_;
   DsyncConnections dsync_connections_;
+  // Ends the doveadm-servers of dsyncs we give up on (process-terminator.h).
+  ProcessTerminator terminator_;
   Brain brain_;
   // Each notification input counted on its way to the brain.
   CountingNotifySink fifo_sink_;

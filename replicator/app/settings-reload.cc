@@ -22,6 +22,8 @@ std::optional<DaemonSettings> reload_replicator_settings(const CliOptions& optio
 
   std::vector<std::string> changed;
   if (a.replication_max_conns != b.replication_max_conns) changed.emplace_back("replication_max_conns");
+  if (a.replication_max_conns_per_replica != b.replication_max_conns_per_replica)
+    changed.emplace_back("replication_max_conns_per_replica");
   if (a.replication_dsync_parameters != b.replication_dsync_parameters)
     changed.emplace_back("replication_dsync_parameters");
   if (a.mail_replica != b.mail_replica) changed.emplace_back("mail_replica");

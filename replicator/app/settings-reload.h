@@ -3,7 +3,7 @@
 // re-read the settings the way start-up did (settings-loader.h) without
 // touching the queue, running syncs or listeners.
 //
-// Applied at once: replication_max_conns, replication_dsync_parameters,
+// Applied at once: replication_max_conns, replication_max_conns_per_replica, replication_dsync_parameters,
 // mail_replica, doveadm_port, replication_dsync_timeout and
 // replication_dsync_handshake_timeout (for syncs started from now on). Settings the daemon only uses at start-up (base_dir,
 // state_dir, auth_socket_path, doveadm_socket_path, replicator_host/port,

@@ -1,8 +1,6 @@
 // replicator/clients/dsync-client.cc: see dsync-client.h.
 #include "dsync-client.h"
 
-#include <signal.h>
-
 #include <algorithm>
 
 #include <asio/write.hpp>
@@ -86,6 +84,7 @@ void DsyncClient::connect_fresh() {
   got_any_byte_ = false;
   parser_ = DsyncReplyParser();
   server_pid_.reset();
+  server_ = PidFd();
   last_io_.reset();
   locate_attempts_ = 0;
   replica_watch_ = HandshakeWatch(replica_watch_.timeout());  // a new doveadm-server run
@@ -166,12 +165,18 @@ bool DsyncClient::retry_fresh(const DsyncResult& r) {
   return true;
 }
 
-void DsyncClient::abort() {
+std::string DsyncClient::abort(std::string_view why) {
+  std::string killed;
+  if (!finished_) {
+    killed = kill_server(why);
+    log_debug("dsync: aborted ({}){}", why, killed);
+  }
   finished_ = true;
   asio::error_code ignored;
   check_timer_.cancel();
   delay_timer_.cancel();
   socket_.close(ignored);
+  return killed;
 }
 
 void DsyncClient::read_more() {
@@ -233,6 +238,19 @@ void DsyncClient::locate_server() {
   if (!inode) return;
   auto pid = find_socket_owner(*inode, "doveadm");
   if (pid && *pid != options_.protected_pid && *pid > 1) {
+    auto handle = PidFd::open(*pid);
+    if (!handle) {
+      log_debug("dsync: doveadm-server pid {} serves our connection, but {}", *pid,
+                handle.error().message);
+      return;
+    }
+    // The pid may have been reused between the /proc scan and pidfd_open:
+    // the handle is good only if its process still holds our peer socket.
+    if (!process_holds_socket(*pid, *inode)) {
+      log_debug("dsync: pid {} no longer holds our doveadm-server connection", *pid);
+      return;
+    }
+    server_ = std::move(*handle);
     server_pid_ = pid;
     log_debug("dsync: doveadm-server pid {} serves our connection", *pid);
   }
@@ -260,7 +278,9 @@ void DsyncClient::check_progress() {
   } else {
     return;
   }
-  fail(SyncErrorKind::kTimeout, fmt::format("dsync timed out: {}{}", why, kill_server()));
+  if (replica_answered_) why += fmt::format(" after {} answered", options_.replica_name);
+  fail(SyncErrorKind::kTimeout,
+       fmt::format("dsync timed out: {}{}", why, kill_server("dsync timed out")));
 }
 
 bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
@@ -269,7 +289,7 @@ bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
   // The local doveadm-server's "+" on a new connection.
   if (connected_ && !reused_ && parser_.stage() == DsyncReplyParser::Stage::kHandshake &&
       now - connected_at_ >= std::chrono::seconds(bound)) {
-    std::string killed = kill_server();
+    std::string killed = kill_server("no handshake from doveadm-server");
     fail(SyncErrorKind::kLocalDoveadm,
          fmt::format("no handshake from doveadm-server {} within {} s "
                      "(replication_dsync_handshake_timeout){}",
@@ -281,7 +301,7 @@ bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
   auto sample = process_tcp_connection(*server_pid_, options_.replica_port);
   switch (replica_watch_.observe(now, sample)) {
     case HandshakeWatch::Verdict::kExpired: {
-      std::string killed = kill_server();
+      std::string killed = kill_server("no handshake from the replica");
       fail(SyncErrorKind::kTimeout,
            fmt::format("dsync timed out: no handshake from {} within {} s "
                        "(replication_dsync_handshake_timeout){}",
@@ -290,6 +310,7 @@ bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
       return true;
     }
     case HandshakeWatch::Verdict::kAnswered:
+      replica_answered_ = true;
       log_debug("dsync: {} answered doveadm-server pid {}", options_.replica_name, *server_pid_);
       return false;
     case HandshakeWatch::Verdict::kWaiting:
@@ -299,14 +320,24 @@ bool DsyncClient::check_handshakes(std::chrono::steady_clock::time_point now) {
   return false;
 }
 
-std::string DsyncClient::kill_server() {
-  if (server_pid_ && *server_pid_ != options_.protected_pid && process_exists(*server_pid_)) {
-    if (::kill(*server_pid_, SIGKILL) == 0) {
-      return fmt::format("; killed doveadm-server pid {}", *server_pid_);
-    }
-    return fmt::format("; kill({}) failed: {}", *server_pid_, errno_text(errno));
+ProcessTerminator& DsyncClient::terminator() {
+  if (options_.terminator != nullptr) return *options_.terminator;
+  if (!own_terminator_) own_terminator_ = std::make_unique<ProcessTerminator>(io_);
+  return *own_terminator_;
+}
+
+std::string DsyncClient::kill_server(std::string_view why) {
+  if (!server_.valid() && connected_) locate_server();
+  if (!server_.valid() || !server_pid_) {
+    return "; doveadm-server process not found, connection closed";
   }
-  return "; doveadm-server process not found, connection closed";
+  pid_t pid = *server_pid_;
+  PidFd handle = std::move(server_);
+  server_ = PidFd();
+  server_pid_.reset();
+  terminator().terminate(std::move(handle),
+                         fmt::format("doveadm-server pid {} ({}, {})", pid, why, path_));
+  return fmt::format("; killed doveadm-server pid {}", pid);
 }
 
 void DsyncClient::fail(SyncErrorKind kind, std::string text) {
@@ -333,7 +364,9 @@ void DsyncClient::finish(const DsyncResult& result) {
   socket_.close(ignored);
   Done done = std::move(done_);
   done_ = nullptr;
-  if (done) done(result);
+  DsyncResult r = result;
+  r.replica_answered = r.replica_answered || replica_answered_;
+  if (done) done(r);
 }
 
 }  // namespace drepl

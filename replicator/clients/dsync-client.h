@@ -22,14 +22,24 @@
 // run is aborted after overall_timeout_secs. Progress = a reply byte, or
 // I/O done by the doveadm-server process serving us (its /proc/<pid>/io
 // counters; it is silent on our socket until the end). On expiry that
-// process is SIGKILLed (found through peer-process.h; never the master) and
-// the run fails with kTimeout.
+// process is terminated (below) and the run fails with kTimeout.
+//
+// Ending the doveadm-server of a run we give up on: the process serving our
+// connection is found through peer-process.h (never the master) and a
+// pidfd is opened on it at once (pidfd.h); right after opening, the process
+// must still hold the peer of our socket, else the pid was reused and the
+// handle is dropped. "Killing" it = ProcessTerminator::terminate()
+// (process-terminator.h): SIGTERM, SIGKILL after kTerminateGrace (5 s),
+// through the pidfd, so a reused pid is never signalled. The error text
+// says "; killed doveadm-server pid <pid>" (or "; doveadm-server process
+// not found, connection closed"); the SIGKILL, when needed, is logged. Used by
+// the timeouts below and by abort().
 //
 // Handshakes (replication_dsync_handshake_timeout, handshake_timeout_secs):
 //  - toward a tcp:/tcps: replica (replica_port != 0): the doveadm-server
 //    process serving us connects to the replica itself. When that TCP
 //    connection has been established for handshake_timeout_secs and the
-//    replica has sent no byte (handshake-watch.h), the process is SIGKILLed
+//    replica has sent no byte (handshake-watch.h), the process is killed
 //    and the run fails with kTimeout, "dsync timed out: no handshake from
 //    <replica_name> within <N> s (replication_dsync_handshake_timeout); killed
 //    doveadm-server pid <pid>". kTimeout is a destination-down kind: the
@@ -39,8 +49,12 @@
 //  - toward the local doveadm-server: a new connection that has not brought
 //    its "+" within handshake_timeout_secs fails with kLocalDoveadm, "no
 //    handshake from doveadm-server <path> within <N> s
-//    (replication_dsync_handshake_timeout)" (the process is SIGKILLed when it
+//    (replication_dsync_handshake_timeout)" (the process is killed when it
 //    was found). Not a destination failure: the breaker is not touched.
+//    Once the replica was seen answering, every result of the run carries
+//    DsyncResult::replica_answered, and an inactivity timeout says "after
+//    <replica_name> answered": the brain does not count it as the
+//    destination being down (see brain.h, quick retries).
 // While a handshake is awaited the checks run every handshake_timeout / 4
 // (at least 100 ms, at most 1 s), else every replication_dsync_timeout / 4
 // (1..15 s).
@@ -58,11 +72,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dsync-connections.h"
 #include "dsync-reply.h"
 #include "handshake-watch.h"
+#include "pidfd.h"
+#include "process-terminator.h"
 
 namespace drepl {
 
@@ -80,8 +97,13 @@ struct DsyncClientOptions {
   // A failed connect completes only after this delay (stock: 5 s), so that
   // an unreachable doveadm-server does not make the brain spin.
   std::chrono::milliseconds connect_failure_delay{5000};
-  // Never SIGKILL this pid (the master); 0 = none.
+  // Never signal this pid (the master); 0 = none.
   pid_t protected_pid = 0;
+  // Ends the doveadm-server processes we give up on; must outlive the
+  // client. Null: the client uses one of its own (SIGTERM is sent at once,
+  // but the SIGKILL after the grace period only happens while the client
+  // lives - tests only).
+  ProcessTerminator* terminator = nullptr;
   // Socket choice and connection reuse; null = socket_path, one connection
   // per run. Must outlive the client.
   DsyncConnections* connections = nullptr;
@@ -97,9 +119,14 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   ~DsyncClient();
 
   void start();
-  // Stops without calling `done` (daemon shutdown). The doveadm-server
-  // process finishes on its own.
-  void abort();
+  // Stops without calling `done` (daemon shutdown, `doveadm replicator
+  // remove` of the user) and terminates the doveadm-server running the
+  // dsync (SIGTERM, SIGKILL after the grace period; see above): nobody
+  // would take its result, and left running it would hold the user's dsync
+  // lock (~/.dovecot-sync.lock) so that the next dsync of that user fails
+  // with lock_timeout. `why` goes to the log ("daemon shutdown"). Returns
+  // the "; killed doveadm-server pid N" / "not found" text.
+  std::string abort(std::string_view why = "dsync aborted");
 
   // The stage as `doveadm replicator dsync-status` shows it.
   std::string status_text() const;
@@ -115,8 +142,10 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   // Waiting for the local "+" on a fresh connection, or for the replica's
   // first byte: checks run more often.
   bool handshake_pending() const;
-  // SIGKILLs the doveadm-server serving us; returns "; killed ..." text.
-  std::string kill_server();
+  // Terminates the doveadm-server serving us (locating it first if not
+  // yet done); returns the "; killed ..." text. `why` is for the log.
+  std::string kill_server(std::string_view why);
+  ProcessTerminator& terminator();
   void finish(const DsyncResult& result);
   void fail(SyncErrorKind kind, std::string text);
   void locate_server();
@@ -143,7 +172,11 @@ class DsyncClient : public std::enable_shared_from_this<DsyncClient> {
   bool connected_ = false;
   bool got_bytes_since_check_ = false;
   bool finished_ = false;
+  // The replica sent bytes to the doveadm-server serving us (DsyncResult::replica_answered).
+  bool replica_answered_ = false;
   std::optional<pid_t> server_pid_;
+  PidFd server_;  // on server_pid_, opened when it was found
+  std::unique_ptr<ProcessTerminator> own_terminator_;  // without options_.terminator
   std::optional<std::uint64_t> last_io_;
   unsigned locate_attempts_ = 0;
   std::string path_;         // the socket this run uses

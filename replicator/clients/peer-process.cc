@@ -1,6 +1,7 @@
 // replicator/clients/peer-process.cc: see peer-process.h.
 #include "peer-process.h"
 
+#include "syscall-error.h"
 #include "unique-fd.h"
 
 #include <arpa/inet.h>
@@ -247,6 +248,71 @@ std::optional<pid_t> find_socket_owner(std::uint64_t inode, const std::string& c
   }
   ::closedir(proc);
   return found;
+}
+
+bool process_holds_socket(pid_t pid, std::uint64_t inode) {
+  return socket_inodes(pid).count(inode) != 0;
+}
+
+std::vector<std::uint64_t> orphaned_unix_connections(const std::string& listener_path,
+                                                     std::string* error) {
+  std::vector<std::uint64_t> out;
+  auto fail = [&](const char* call) {
+    if (error != nullptr) *error = syscall_error(call, "NETLINK_SOCK_DIAG", errno);
+    return std::vector<std::uint64_t>{};
+  };
+  UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (nl.get() < 0) return fail("socket");
+  struct {
+    nlmsghdr nlh;
+    unix_diag_req req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof(msg);
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.req.sdiag_family = AF_UNIX;
+  msg.req.udiag_states = 1u << kTcpEstablished;  // connected sockets only
+  msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER;
+  sockaddr_nl nladdr{};
+  nladdr.nl_family = AF_NETLINK;
+  if (::sendto(nl.get(), &msg, sizeof(msg), 0, reinterpret_cast<sockaddr*>(&nladdr),
+               sizeof(nladdr)) < 0) {
+    return fail("sendto");
+  }
+  std::vector<std::uint64_t> storage(8192);  // 64 KiB, aligned for nlmsghdr
+  char* buf = reinterpret_cast<char*>(storage.data());
+  const std::size_t buf_size = storage.size() * sizeof(std::uint64_t);
+  for (;;) {
+    ssize_t n = ::recv(nl.get(), buf, buf_size, 0);
+    if (n < 0) return fail("recv");
+    if (n == 0) return out;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<unsigned>(n));
+         h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE) return out;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(h));
+        errno = -err->error;
+        return fail("recv");
+      }
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      auto* diag = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+      if (diag->udiag_type != SOCK_STREAM || diag->udiag_state != kTcpEstablished) continue;
+      int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*diag)));
+      bool name_matches = false;
+      std::uint32_t peer = 0;
+      for (auto* attr = reinterpret_cast<rtattr*>(diag + 1); RTA_OK(attr, len);
+           attr = RTA_NEXT(attr, len)) {
+        if (attr->rta_type == UNIX_DIAG_NAME) {
+          std::string_view name(static_cast<const char*>(RTA_DATA(attr)), RTA_PAYLOAD(attr));
+          while (!name.empty() && name.back() == '\0') name.remove_suffix(1);
+          name_matches = name == listener_path;
+        } else if (attr->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(attr) >= sizeof(__u32)) {
+          std::memcpy(&peer, RTA_DATA(attr), sizeof(peer));
+        }
+      }
+      if (name_matches && peer == 0) out.push_back(diag->udiag_ino);
+    }
+  }
 }
 
 std::optional<std::uint64_t> process_io_bytes(pid_t pid) {

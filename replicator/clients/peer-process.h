@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace drepl {
 
@@ -23,6 +24,22 @@ std::optional<std::uint64_t> unix_peer_inode(int fd);
 // looking only at processes whose /proc/<pid>/comm starts with
 // `comm_prefix` (empty = all). nullopt when none.
 std::optional<pid_t> find_socket_owner(std::uint64_t inode, const std::string& comm_prefix);
+
+// True while `pid` has socket inode `inode` open (/proc/<pid>/fd). Used
+// right after opening a pidfd on a pid found by find_socket_owner(): the
+// pid was not reused meanwhile when it still holds our socket.
+bool process_holds_socket(pid_t pid, std::uint64_t inode);
+
+// The inodes of the server ends of connections accepted on the listening
+// UNIX socket bound at `listener_path` whose client end has been closed
+// (NETLINK_SOCK_DIAG dump of AF_UNIX: same UNIX_DIAG_NAME as the listener,
+// connected, UNIX_DIAG_PEER 0 - the kernel reports the inode of a closed
+// peer as 0). A doveadm-server still holding one runs a command for a
+// client that is gone: after a kill -9 of the replicator, the dsync it
+// had asked for (orphan-reaper.h). Empty when there is none or the dump
+// failed (`error` then says why, when given).
+std::vector<std::uint64_t> orphaned_unix_connections(const std::string& listener_path,
+                                                     std::string* error = nullptr);
 
 // Bytes read + written by `pid` so far (/proc/<pid>/io rchar + wchar), or
 // nullopt when unreadable / gone. Used as a progress signal for a dsync.

@@ -50,9 +50,22 @@ Brain::Brain(asio::io_context& io, const Clock& clock, ReplicatorQueue& queue,
 
 Brain::~Brain() { queue_.set_change_callback(nullptr); }
 
-std::int64_t Brain::lock_retry_delay() {
-  const std::int64_t lo = std::max<std::int64_t>(settings_.lock_retry_min_secs, 1);
-  const std::int64_t hi = std::max(settings_.lock_retry_max_secs, lo);
+bool destination_down(const DsyncResult& r) {
+  if (r.ok || !sync_error_is_destination_down(r.error.kind)) return false;
+  // A tcp:/tcps: replica that answered and then went silent is up: the
+  // dsync stalled on that side (dsync_result_is_stall()).
+  return !(r.error.kind == SyncErrorKind::kTimeout && r.replica_answered);
+}
+
+bool dsync_result_is_stall(const DsyncResult& r) {
+  if (r.ok) return false;
+  return r.error.kind == SyncErrorKind::kLockTimeout ||
+         (r.error.kind == SyncErrorKind::kTimeout && r.replica_answered);
+}
+
+std::int64_t Brain::random_delay(std::int64_t lo, std::int64_t hi) {
+  lo = std::max<std::int64_t>(lo, 1);
+  hi = std::max(hi, lo);
   if (settings_.jitter_seed == 0) return lo;
   std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);  // splitmix64
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -60,6 +73,12 @@ std::int64_t Brain::lock_retry_delay() {
   z ^= z >> 31;
   return lo + static_cast<std::int64_t>(z % static_cast<std::uint64_t>(hi - lo + 1));
 }
+
+std::int64_t Brain::lock_retry_delay() {
+  return random_delay(settings_.lock_retry_min_secs, settings_.lock_retry_max_secs);
+}
+
+std::int64_t Brain::outage_retry_delay() { return random_delay(1, settings_.lock_retry_min_secs); }
 
 void Brain::reconfigure(BrainSettings settings) {
   settings_ = std::move(settings);
@@ -90,7 +109,7 @@ void Brain::shutdown() {
   fill_timer_.cancel();
   waiter_timer_.cancel();
   for (Slot& s : slots_) {
-    if (s.client) s.client->abort();
+    if (s.client) s.client->abort("daemon shutdown");
     s.client.reset();
     s.stage = Stage::kIdle;
     ++s.run_id;  // late callbacks (userdb) are ignored
@@ -130,6 +149,7 @@ std::size_t Brain::free_slot() {
 void Brain::fill() {
   if (shutting_down_) return;
   if (settings_.max_conns == 0) return;
+  wake_held_users();
   while (running_ < settings_.max_conns) {
     ReplicatorUser* user = queue_.pop();
     if (user == nullptr) break;
@@ -250,6 +270,9 @@ void Brain::failed_attempt(ReplicatorUser& user, const SyncError& error) {
 
 void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string& destination,
                         bool trial) {
+  // A breaker trial (one probe of a replica that looks down) is never held.
+  if (!trial && hold_for_share(idx, user, destination)) return;
+  shares_.forget(user.username);
   Slot& slot = slots_[idx];
   bool full = queue_.begin_sync(user);
   slot.stage = Stage::kDsync;
@@ -291,6 +314,71 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
       [this, idx, run_id, name](const DsyncResult& r) { on_dsync_done(idx, run_id, name, r); });
   slot.client->start();
   state_.mark_dirty(name);
+}
+
+// ---- destination share ------------------------------------------------------------
+
+unsigned Brain::dsyncs_to(const std::string& destination, bool* others_running) const {
+  unsigned n = 0;
+  for (const Slot& s : slots_) {
+    if (s.stage != Stage::kDsync) continue;
+    if (s.destination == destination) {
+      ++n;
+    } else if (others_running != nullptr) {
+      *others_running = true;
+    }
+  }
+  return n;
+}
+
+unsigned Brain::destination_cap(const std::string& destination) {
+  bool others = false;
+  dsyncs_to(destination, &others);
+  others = others || shares_.others_active(destination, clock_.now());
+  return destination_slot_cap(settings_.max_conns, settings_.max_conns_per_replica, others);
+}
+
+bool Brain::hold_for_share(std::size_t idx, ReplicatorUser& user,
+                           const std::string& destination) {
+  UnixTime now = clock_.now();
+  shares_.seen(destination, now);
+  unsigned running = dsyncs_to(destination, nullptr);
+  unsigned cap = destination_cap(destination);
+  if (running < cap) return false;
+  std::string name = user.username;
+  shares_.hold(name, destination, now);
+  // Back in the queue, not failed, priority kept; woken by wake_held_users()
+  // when a slot of the destination frees, at the latest after kHoldSecs.
+  queue_.defer(user, now + DestinationShares::kHoldSecs);
+  log_debug("replication({}): waiting: {} already has {} of its {} dsync slots", name,
+            destination, running, cap);
+  release(idx);
+  return true;
+}
+
+void Brain::wake_held_users() {
+  UnixTime now = clock_.now();
+  for (const std::string& destination : shares_.held_destinations()) {
+    unsigned running = dsyncs_to(destination, nullptr);
+    unsigned cap = destination_cap(destination);
+    if (running >= cap) continue;
+    // A woken name that is gone (removed meanwhile) or popped gives its
+    // slot to the next held user.
+    for (bool stale = true; stale;) {
+      stale = false;
+      for (const std::string& name : shares_.wake(destination, cap - running, now)) {
+        ReplicatorUser* user = queue_.lookup(name);
+        if (user == nullptr || user->popped) {
+          shares_.forget(name);
+          stale = true;
+          continue;
+        }
+        queue_.modify(*user, [now](ReplicatorUser& u) {
+          if (u.not_before > now) u.not_before = 0;
+        });
+      }
+    }
+  }
 }
 
 void Brain::refused_by_breaker(ReplicatorUser& user, const std::string& destination) {
@@ -372,9 +460,10 @@ void Brain::on_trial_probe(std::size_t idx, std::uint64_t run_id, const std::str
   }
   outcome.error = SyncError{probe.kind, probe.error};
   feed_breaker(destination, outcome, true);  // failed trial: stays open, longer interval
-  log_info("Replica {} still looks down ({}: {}); next probe in {} s", destination,
-           sync_error_kind_to_string(probe.kind), probe.error,
-           std::max<std::int64_t>(breakers_.next_probe_time(destination) - clock_.now(), 0));
+  // The open line said it is down; a reminder follows every kDownReminderSecs.
+  log_debug("replication({}): probe of {} before the trial failed ({}): {}", username,
+            destination, sync_error_kind_to_string(probe.kind), probe.error);
+  remind_down(destination, outcome.error);
   if (!user_here) return;
   if (metrics_) metrics_->record_skipped(SyncSkipReason::kBreakerOpen);
   refused_by_breaker(*user, destination);  // shows the probe's kind and text
@@ -391,11 +480,17 @@ void Brain::wait_for_probe(ReplicatorUser& user, const std::string& destination)
 
 void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, bool trial) {
   bool was_open = breakers_.is_open(destination);
+  // A failure that is not destination_down() reached the replica: the
+  // breaker hears "it answered" (a stall's kTimeout would reopen it).
   bool closed = r.ok ? breakers_.record_success(destination, trial)
-                     : breakers_.record_failure(destination, r.error.kind, trial);
+                     : breakers_.record_failure(destination,
+                                                destination_down(r) ? r.error.kind
+                                                                    : SyncErrorKind::kRemoteError,
+                                                trial);
   if (!breakers_.is_open(destination)) {
     down_errors_.erase(destination);
-  } else if (!r.ok && sync_error_is_destination_down(r.error.kind)) {
+    down_logged_at_.erase(destination);
+  } else if (destination_down(r)) {
     down_errors_[destination] = r.error;
   }
   if (closed) {
@@ -404,6 +499,7 @@ void Brain::feed_breaker(const std::string& destination, const DsyncResult& r, b
     });
     log_info("Replica {} is reachable again: retrying {} users now", destination, n);
   } else if (!was_open && breakers_.is_open(destination)) {
+    down_logged_at_[destination] = clock_.now();
     log_warning("Replica {} looks down ({}): syncs to it are paused, probing it every "
                 "few seconds",
                 destination, r.error.text);
@@ -531,34 +627,72 @@ void Brain::finish_dsync(std::size_t idx, const std::string& username, const Dsy
     queue_.remove(username);
     removed(username);
   } else {
-    if (trial && sync_error_is_destination_down(r.error.kind)) {
+    const bool down = destination_down(r);
+    // The first failure after the user's destination looked down, for a
+    // reason that is not "down" (the replica answered): the outage just
+    // ended, and what failed may be its tail (the replica came back between
+    // the failure and the probe that labelled it, or both servers' first
+    // dsyncs of the user met). Not a reason for the failure backoff.
+    const bool after_outage = !down && user->last_sync_failed &&
+                              sync_error_is_destination_down(user->last_error.kind);
+    if (trial && down) {
       queue_.finish_failed_trial(*user, r.error);  // a probe: no longer backoff for the user
     } else {
       queue_.finish_sync(*user, false, "", r.error);
     }
-    if (sync_error_is_destination_down(r.error.kind)) wait_for_probe(*user, destination);
-    std::int64_t lock_retry = 0;
-    if (r.error.kind == SyncErrorKind::kLockTimeout &&
-        user->consecutive_failures <= settings_.lock_retries) {
+    if (down) wait_for_probe(*user, destination);
+    std::int64_t quick_retry = 0;
+    if (dsync_result_is_stall(r) && user->consecutive_failures <= settings_.lock_retries) {
       // Lock contention passes: retry soon, at a random moment.
-      lock_retry = lock_retry_delay();
-      queue_.defer(*user, clock_.now() + lock_retry);
+      quick_retry = lock_retry_delay();
+    } else if (after_outage) {
+      quick_retry = outage_retry_delay();
+    }
+    if (quick_retry > 0) {
+      queue_.defer(*user, clock_.now() + quick_retry);
       queue_.modify(*user, [](ReplicatorUser& u) { u.retry_now = true; });
     }
     waiters_.finish_sync(username, seq, false, answer_fn_);
     if (r.error.kind == SyncErrorKind::kNoReplicate || r.error.kind == SyncErrorKind::kNoReplica) {
       waiters_.answer_all(username, false, answer_fn_);
       log_info("replication({}): {}: not replicated any more", username, r.error.text);
-    } else if (lock_retry > 0) {
+    } else if (trial && down) {
+      // The breaker's probe found it still down: the open line said so, a
+      // reminder follows every kDownReminderSecs.
+      log_debug("replication({}): probe of {} failed ({}): {}", username, destination,
+                sync_error_kind_to_string(r.error.kind), r.error.text);
+      remind_down(destination, r.error);
+    } else if (quick_retry > 0 && after_outage) {
+      log_warning("replication({}): dsync to {} failed ({}): {} (first failure after the "
+                  "replica looked down: retrying in {} s)",
+                  username, destination, sync_error_kind_to_string(r.error.kind), r.error.text,
+                  quick_retry);
+    } else if (quick_retry > 0) {
       log_warning("replication({}): dsync to {} failed ({}): {} (retrying in {} s, {} of {})",
                   username, destination, sync_error_kind_to_string(r.error.kind), r.error.text,
-                  lock_retry, user->consecutive_failures, settings_.lock_retries);
+                  quick_retry, user->consecutive_failures, settings_.lock_retries);
     } else {
       log_warning("replication({}): dsync to {} failed ({}): {}", username, destination,
                   sync_error_kind_to_string(r.error.kind), r.error.text);
     }
   }
   state_.mark_dirty(username);
+}
+
+void Brain::remind_down(const std::string& destination, const SyncError& error) {
+  const UnixTime now = clock_.now();
+  auto [it, fresh] = down_logged_at_.try_emplace(destination, now);
+  if (!fresh && now - it->second < kDownReminderSecs) return;
+  it->second = now;
+  std::int64_t down_secs = 0;
+  std::uint32_t probes = 0;
+  for (const DestinationBreakers::Status& st : breakers_.snapshot()) {
+    if (st.destination != destination) continue;
+    down_secs = st.opened_at != 0 ? now - st.opened_at : 0;
+    probes = st.consecutive_down;
+  }
+  log_warning("Replica {} still looks down after {} s ({} failed attempts): {}", destination,
+              down_secs, probes, error.text);
 }
 
 // ---- waiters ------------------------------------------------------------------
@@ -732,6 +866,16 @@ void Brain::add(std::string_view mask, std::function<void(Status)> done) {
 bool Brain::remove(std::string_view username) {
   std::string name(username);
   if (!queue_.remove(name)) return false;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.stage != Stage::kDsync || s.username != name || !s.client) continue;
+    // Nobody takes its result any more; left running it holds the user's
+    // dsync lock and a slot.
+    std::string killed = s.client->abort("user removed");
+    log_info("replication({}): removed during its dsync to {}: dsync aborted{}", name,
+             s.destination, killed);
+    release(i);
+  }
   removed(name);
   return true;
 }

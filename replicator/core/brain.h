@@ -21,15 +21,26 @@
 //     still down is the failed trial (no dsync runs; the probe interval
 //     grows) and the user is marked like a refused one, with the probe's
 //     kind and text; a probe that reaches it starts the trial dsync.
-//  3. dsync through doveadm-server (dsync-client.h), explicit destination,
+//  3. destination share (destination-share.h): when the destination already
+//     holds its cap of the slots (replication_max_conns_per_replica; by
+//     default half of them while another destination is active), the user
+//     is held back, not failed: pushed back with a short hold and woken as
+//     soon as a slot of its destination frees. A slow replica thus never
+//     takes every slot while users of other replicas wait.
+//  4. dsync through doveadm-server (dsync-client.h), explicit destination,
 //     no -d/-U, -f when full or forced, -s state; per-sync timeouts.
-//  4. finish: queue finish_sync(); NOUSER -> removed; waiters answered
+//  5. finish: queue finish_sync(); NOUSER -> removed; waiters answered
 //     (+ only by a sync that started after they registered); breaker fed;
 //     refill. A user that failed because its destination is down waits for
 //     the breaker's next probe (2..60 s) instead of the failure backoff
 //     (5 min .. 1 h): while any user waits for a down destination, one of
 //     them probes it, and all of them are retried as soon as it answers.
-// A REMOVE while a dsync runs is safe: the late result is discarded.
+// A REMOVE (`doveadm replicator remove`) while the user's dsync runs aborts
+// that dsync: its doveadm-server is terminated (SIGTERM, SIGKILL after 5 s,
+// dsync-client.h) and the slot is free at once; nobody would take the
+// result, and the dsync would keep the user's lock. A REMOVE during the
+// userdb lookup or the replica probe after a failed dsync only discards the
+// late result.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -44,6 +55,7 @@
 
 #include "clock.h"
 #include "destination-breaker.h"
+#include "destination-share.h"
 #include "doveadm-backend.h"
 #include "dsync-client.h"
 #include "dsync-request.h"
@@ -61,6 +73,9 @@ namespace drepl {
 
 struct BrainSettings {
   unsigned max_conns = 10;                  // replication_max_conns
+  // replication_max_conns_per_replica: slots one destination may hold
+  // (destination-share.h); 0 = automatic (half while others are active).
+  unsigned max_conns_per_replica = 0;
   std::vector<std::string> dsync_params;    // dsync_parameters_for(replication_dsync_parameters)
   std::string global_mail_replica;          // plugin/mail_replica
   std::uint16_t doveadm_port = 0;           // default port of tcp:/tcps: replicas
@@ -71,13 +86,17 @@ struct BrainSettings {
   // Sync waiters older than this are answered "-" (the plugin gave up long
   // before), seconds.
   std::int64_t waiter_max_age_secs = 600;
-  // A dsync that failed with lock_timeout (the user's dsync lock was held,
-  // typically by the other server's dsync of the same user running the other
-  // way) is retried after a random delay in [lock_retry_min_secs,
-  // lock_retry_max_secs] seconds instead of the failure backoff (stock: 5
-  // minutes), for the first lock_retries such failures in a row; the random
-  // part keeps the two servers from colliding again. jitter_seed picks it
-  // (0: always lock_retry_min_secs).
+  // A dsync that stalled on the replica's side (dsync_result_is_stall():
+  // lock_timeout, or a timeout after the replica answered; typically the
+  // user's dsync lock held by the other server's dsync of the same user
+  // running the other way) is retried after a random delay in
+  // [lock_retry_min_secs, lock_retry_max_secs] seconds instead of the
+  // failure backoff (stock: 5 minutes), for the first lock_retries failures
+  // in a row; the random part keeps the two servers from colliding again.
+  // The first failure of a user after its destination looked down, when
+  // this failure is not destination-down (the outage just ended), is retried
+  // after a random 1..lock_retry_min_secs seconds, once per outage.
+  // jitter_seed picks the delays (0: always the lower bound).
   std::uint32_t lock_retries = 3;
   std::int64_t lock_retry_min_secs = 5;
   std::int64_t lock_retry_max_secs = 30;
@@ -99,6 +118,13 @@ struct BrainSettings {
   std::int64_t probe_timeout_secs = 5;
 };
 
+// The replica was down for this failed dsync (sync_error_is_destination_down()),
+// except a kTimeout after the tcp:/tcps: replica answered (a stall there).
+bool destination_down(const DsyncResult& r);
+// The dsync stalled at a reachable replica: kLockTimeout, or kTimeout after
+// the replica answered (DsyncResult::replica_answered).
+bool dsync_result_is_stall(const DsyncResult& r);
+
 class Brain final : public NotifySink, public DoveadmBackend {
  public:
   Brain(asio::io_context& io, const Clock& clock, ReplicatorQueue& queue, SyncWaiters& waiters,
@@ -109,8 +135,14 @@ class Brain final : public NotifySink, public DoveadmBackend {
   // Installs the queue's change callback and schedules the first fill.
   void start();
   // Stops starting syncs, aborts running dsyncs (their users stay in the
-  // queue file with the priority they were serving) and answers every
-  // waiter "-".
+  // queue file with the priority they were serving; their doveadm-server
+  // processes are terminated - SIGTERM, SIGKILL after 5 s - through
+  // BrainSettings::dsync.terminator, which the daemon lets finish before
+  // it exits) and answers every waiter "-". Terminated rather than left to
+  // finish: nobody records their result, and a dsync outliving us holds
+  // the user's dsync lock, so the next replicator's dsync of that user
+  // would fail with lock_timeout; the work done is not lost (the next
+  // dsync continues from the last saved state).
   void shutdown();
 
   // New settings (SIGHUP reload, settings-reload.h): the next fill uses
@@ -151,8 +183,12 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void notify_synced(std::string_view username, bool full, std::string_view state) override;
 
  private:
+  // A delay in [lo, hi] seconds (lo at least 1), random when jitter_seed != 0.
+  std::int64_t random_delay(std::int64_t lo, std::int64_t hi);
   // A delay in [lock_retry_min_secs, lock_retry_max_secs] (seconds).
   std::int64_t lock_retry_delay();
+  // A delay in [1, lock_retry_min_secs] (seconds).
+  std::int64_t outage_retry_delay();
   std::uint64_t rng_state_ = 0;  // splitmix64, from BrainSettings::jitter_seed
   enum class Stage : unsigned char { kIdle, kLookup, kDsync };
   struct Slot {
@@ -181,6 +217,16 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void failed_attempt(ReplicatorUser& user, const SyncError& error);
   void start_dsync(std::size_t idx, ReplicatorUser& user, const std::string& destination,
                    bool trial);
+  // Destination share (destination-share.h). Dsync slots running to
+  // `destination`, and whether a dsync to another destination runs.
+  unsigned dsyncs_to(const std::string& destination, bool* others_running) const;
+  // The cap of `destination` now.
+  unsigned destination_cap(const std::string& destination);
+  // Holds popped `user` back (pushed back, not failed) and releases slot
+  // `idx` when `destination` already holds its cap; returns whether it did.
+  bool hold_for_share(std::size_t idx, ReplicatorUser& user, const std::string& destination);
+  // Wakes held users whose destination has a slot free under its cap.
+  void wake_held_users();
   void on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
                      const DsyncResult& result);
   // Probes `target` (replica-probe.h, probe_timeout_secs), lets `refine`
@@ -234,6 +280,14 @@ class Brain final : public NotifySink, public DoveadmBackend {
   // Last destination-down error of each destination whose breaker is open
   // (shown for the users it refuses).
   std::unordered_map<std::string, SyncError> down_errors_;
+  // Per open destination: when its "looks down" / "still looks down" line was
+  // last logged (Unix seconds). Failed probes log at debug level in between,
+  // one warning every kDownReminderSecs.
+  std::unordered_map<std::string, UnixTime> down_logged_at_;
+  static constexpr std::int64_t kDownReminderSecs = 300;
+  // A failed trial of an open destination: the reminder line when one is due.
+  void remind_down(const std::string& destination, const SyncError& error);
+  DestinationShares shares_;
   SyncAnswerFn answer_fn_;
   SyncCounters* metrics_ = nullptr;
   const MillisClock* metrics_clock_ = nullptr;

@@ -10,7 +10,7 @@
 // (sync_error_is_destination_down(): connect refused, timeout, TLS verify)
 // opens the destination. While open, admit() rejects syncs for it except one
 // trial per probe interval; the interval starts at probe_min_secs and doubles
-// after every failed trial up to probe_max_secs (2 s .. 60 s by default), each
+// after every failed trial up to probe_max_secs (2 s .. 15 s by default), each
 // delay plus a random extra of up to half of it when jitter_seed is set.
 // A trial that reaches the destination (success, or a failure that is not
 // destination-down) closes it; the caller then makes the users that failed
@@ -36,8 +36,11 @@ namespace drepl {
 struct BreakerSettings {
   // First probe delay after opening, seconds.
   std::int64_t probe_min_secs = 2;
-  // Cap of the doubling probe delay, seconds.
-  std::int64_t probe_max_secs = 60;
+  // Cap of the doubling probe delay, seconds. A replica's return is noticed
+  // within this (plus the jitter): e2e-partition asks for convergence within
+  // 30 s of a partition's end, and a probe is one connect (or one trial dsync
+  // that the handshake bound cuts short), so probing often is cheap.
+  std::int64_t probe_max_secs = 15;
   // Consecutive destination-down failures (from syncs admitted while closed)
   // that open the breaker. 1 = the first one.
   std::uint32_t failures_to_open = 1;

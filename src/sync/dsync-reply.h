@@ -49,6 +49,13 @@ struct DsyncResult {
   // denied (publickey)", "Connection refused") goes to the doveadm-server's
   // stderr, i.e. Dovecot's log, not to us: the brain probes this port.
   std::uint16_t ssh_failed_port = 0;
+  // tcp:/tcps: when the replica's doveadm-server was seen sending bytes to
+  // the doveadm-server process running this dsync (handshake-watch.h): the
+  // replica is reachable, so a later timeout is a stall on that side (most
+  // often the user's dsync lock, held by the other server's dsync of the
+  // same user), not a down destination. Set by the dsync client, not by the
+  // parser.
+  bool replica_answered = false;
 };
 
 class DsyncReplyParser {

@@ -502,7 +502,11 @@ void ReplicatorQueue::finish_sync(ReplicatorUser& user, bool success, std::strin
 }
 
 DesyncStep ReplicatorQueue::finish_desynced_sync(ReplicatorUser& user, const SyncError& error) {
+  // The rerun of a desync (desync-recovery.h) keeps its own kind: not made
+  // full by record_outcome().
+  const bool full_retry = user.full_sync_retry || user.full_sync_running;
   record_outcome(user, false, {}, error);
+  user.full_sync_retry = full_retry;
   if (user.desync_streak < std::numeric_limits<decltype(user.desync_streak)>::max()) {
     ++user.desync_streak;
   }
@@ -544,7 +548,16 @@ void ReplicatorQueue::record_outcome(ReplicatorUser& user, bool success,
     // incremental retry from the old state would replay them as new and undo
     // what users changed since (a removed keyword would come back). Failures
     // before dsync touched any mailbox keep the state.
-    if (sync_error_may_have_changed_mail(error.kind)) user.state = CompactString();
+    if (sync_error_may_have_changed_mail(error.kind)) {
+      user.state = CompactString();
+      // ... and the retry is full: a stateless incremental dsync takes two
+      // mailboxes with the same GUID, UIDVALIDITY, UIDNEXT, message count and
+      // HIGHESTMODSEQ as equal without looking at a message ("Mailboxes are
+      // equal"), which is what both servers' INBOXes look like after the
+      // same number of deliveries on each side of a partition: it would
+      // report success and exchange nothing (e2e-partition found it).
+      user.full_sync_retry = true;
+    }
     // Without this a failed full sync with a kept state would be retried as an
     // incremental one.
     if (user.full_sync_running) user.full_sync_retry = true;

@@ -227,7 +227,9 @@ class ReplicatorQueue {
   // On failure with kind kNoReplicate or kNoReplica: never_sync = true, not
   // counted as failed, last_error = error (informational).
   // On any other failure: the previous state is dropped when
-  // sync_error_may_have_changed_mail(kind) (as stock always did), else kept;
+  // sync_error_may_have_changed_mail(kind) (as stock always did) and the
+  // retry is full (full_sync_retry: a stateless incremental dsync can take
+  // two changed mailboxes as equal), else the state is kept;
   // last_sync_failed = true, consecutive_failures++, last_error = error, and
   // if the failed sync was full, full_sync_retry is set so the retry is full.
   // (kNoUser: the brain should remove() the user instead.)

@@ -79,6 +79,12 @@ Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
     s.replication_max_conns = static_cast<unsigned>(*v);
     return ok_status();
   }
+  if (key == "replication_max_conns_per_replica") {
+    auto v = parse_dovecot_uint(value, kMaxReplicationMaxConns);
+    if (!v) return bad_setting(key, v.error());
+    s.replication_max_conns_per_replica = static_cast<unsigned>(*v);
+    return ok_status();
+  }
   if (key == "replicator_port") return port(&s.replicator_port);
   if (key == "doveadm_port" || key == "doveadm_proxy_port") return port(&s.doveadm_port);
 

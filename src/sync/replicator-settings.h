@@ -26,6 +26,15 @@ struct ReplicatorSettings {
   // At most kMaxReplicationMaxConns: each slot holds buffers and a doveadm
   // process, and a larger value is a typo ("Invalid setting ...: ... too large").
   unsigned replication_max_conns = 10;
+  // replication_max_conns_per_replica (uint, ours; 2.3: in plugin { }): how
+  // many of the replication_max_conns slots one destination (mail_replica
+  // value) may hold with running dsyncs, so that a slow replica does not
+  // starve the users of the others; users over it wait (not failed) until
+  // a slot of their replica frees. 0 (default) = automatic: half of
+  // replication_max_conns (at least 1) while another replica has users to
+  // sync, else all. N > 0: at most N, always (a load limit per replica).
+  // At most kMaxReplicationMaxConns. See replicator/core/destination-share.h.
+  unsigned replication_max_conns_per_replica = 0;
   // replication_dsync_parameters (string): options for `doveadm sync`,
   // space-separated. Default "-d -N -l 30 -U" (-d/-U are dropped, see
   // dsync-request.h).

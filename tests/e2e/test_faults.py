@@ -28,6 +28,12 @@ port block of 35000-35990:
                   up to 40 after long outages); now they are retried at start-up, the
                   breaker reopens, and B's return is noticed: every change on B
                   within 30 s, no user's failure count raised by the probes.
+  T7KillPeerDovecot  `kill -9` of B's whole Dovecot (master and every child, B's
+                  processes only) while mail is written on both nodes and A drains
+                  to B through 2 slots; B restarted: every message written on either
+                  side is on both exactly once within 60 s of B's restart (a
+                  message whose APPEND on B was cut by the kill may be there or not,
+                  but the same on both), and no user stays failed on A or B.
 
 Every class also checks that neither log shows a Panic, an unexpected Fatal or one
 of our processes dying (faultkit.crash_lines).
@@ -47,11 +53,13 @@ Environment defaults: DREPL_PREFIX, DREPL_E2E_FAULTS_PORT_BASE. Needs root; with
 """
 
 import argparse
+import collections
 import os
 import re
 import shutil
 import signal
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -539,9 +547,6 @@ class T5NeverSync(PairTest):
 
 # --------------------------------------------------------------------------- 6
 
-@unittest.skip("open: on main after merging the daemon object (p12) and this fix (p14), the "
-               "restarted replicator did not bring B's changes within 30 s of B's return "
-               "(2026-12-06 07:10); passes on branch p14-faults; see the closing note")
 class T6RestartWhileReplicaDown(PairTest):
     USERS = ("r1", "r2", "r3")
 
@@ -588,6 +593,159 @@ class T6RestartWhileReplicaDown(PairTest):
             status_detail(a)), 15, "no user failed on A any more")
         self.assertEqual(faultkit.replicator_pid(a), new)
         self.assert_no_crash()
+
+
+# --------------------------------------------------------------------------- 7
+
+def kill9_node(node):
+    """SIGKILLs node's master and every process under it, and nothing else: the
+    master is stopped first (SIGSTOP: it can fork no new child), then its
+    descendants are listed and killed with it. Returns the killed pids."""
+    master = node.master_pid()
+    if not master:
+        raise RuntimeError("node %s: no master running" % node.name)
+    os.kill(master, signal.SIGSTOP)
+    pids = [master] + dovepair.descendants(master)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait(lambda: all(dovepair._gone(pid) for pid in pids), 10,
+         "node %s's processes gone after SIGKILL" % node.name)
+    return pids
+
+
+class Writer(threading.Thread):
+    """Writes messages (IMAP APPEND, one user after the other) on `nodes` until
+    stopped. A successful APPEND goes to `written`, a failed one (the node is down,
+    or was killed mid-APPEND: the message may exist or not) to `unsure`."""
+
+    def __init__(self, nodes, users, tag):
+        super().__init__(daemon=True)
+        self.nodes, self.users, self.tag = nodes, users, tag
+        self.written = {u: set() for u in users}
+        self.unsure = {u: set() for u in users}
+        self.stop = threading.Event()
+        self.errors = []
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            for node in self.nodes:
+                u = self.users[i % len(self.users)]
+                mid = "%s%d-%s-%s-%s@e2e" % (self.tag, i, node.name, u, uuid.uuid4().hex[:6])
+                try:
+                    node.append(u, mid)
+                except Exception as e:  # noqa: BLE001 - refused/reset: B is down
+                    self.unsure[u].add(mid)
+                    self.errors.append("%s: %s" % (node.name, e))
+                    time.sleep(0.05)
+                else:
+                    self.written[u].add(mid)
+            i += 1
+
+
+class T7KillPeerDovecot(PairTest):
+    USERS = tuple("w%02d" % i for i in range(1, 25))
+    PAIR_ARGS = {"max_conns": 2}
+    BOUND = 60
+
+    def test_kill9_peer_dovecot_mid_drain(self):
+        p = self.pair
+        a, b = p.a, p.b
+        a_pid = faultkit.replicator_pid(a)
+        p.wait_quiet()
+        writer = Writer((a, b), self.USERS, "w")
+        writer.start()
+        try:
+            wait(lambda: sum(len(v) for v in writer.written.values()) >= 2 * len(self.USERS), 60,
+                 "mail written on both nodes")
+            # a burst on A (saved without the plugin, then the 24 notifications at
+            # once, as in T2): A drains it to B through its 2 slots
+            burst = "burst-%s@e2e" % uuid.uuid4().hex[:10]
+            r = a.doveadm("save", "-A", conf=a.provision_conf, check=False, timeout=120,
+                          input=dovepair.make_message(burst).decode())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            faultkit.fifo_write(os.path.join(a.base_dir, "replication-notify-fifo"),
+                                b"".join(b"%s\thigh\n" % u.encode() for u in p.users))
+
+            def draining():
+                rows = [x for x in a.dsync_status() if x.get("username") and x.get("type") != "-"]
+                pending = [u for u, x in status_detail(a).items() if x["priority"] != "none"]
+                return rows and pending and (rows, pending)
+            (rows, pending), _ = wait(draining, 10, "A draining to B", interval=0.02)
+            b_master = b.master_pid()
+            a_master = a.master_pid()
+            killed = kill9_node(b)
+            t_kill = time.monotonic()
+            self.assertNotIn(a_master, killed)
+            self.assertTrue(a.master_pid(), "A's master died with B's")
+            self.assertEqual(faultkit.replicator_pid(a), a_pid, "A's replicator died with B")
+            print("faults: kill -9 of B's dovecot (master %d, %d processes) with A's dsyncs %s "
+                  "running and %d users queued on A" % (
+                      b_master, len(killed), [x["username"] for x in rows], len(pending)),
+                  file=sys.stderr)
+            # mail keeps arriving on both while B is down (B's APPENDs fail)
+            wait(lambda: time.monotonic() - t_kill >= 3, 5, "B down for 3 s")
+            b.start()
+            t_up = time.monotonic()
+            self.timing("kill -9 of B's dovecot -> B restarted", t_up - t_kill)
+            n0 = sum(len(v) for v in writer.written.values())
+            wait(lambda: sum(len(v) for v in writer.written.values()) >= n0 + 2 * len(self.USERS),
+                 60, "mail written on both nodes after B's restart")
+        finally:
+            writer.stop.set()
+            writer.join(30)
+        written, unsure = writer.written, writer.unsure
+        for u in self.USERS:
+            written[u].add(burst)
+
+        def converged():
+            for u in self.USERS:
+                on_a, on_b = (a.messages(u) or {}), (b.messages(u) or {})
+                if not written[u] <= set(on_a) or not written[u] <= set(on_b):
+                    return False
+            return True
+        wait(converged, self.BOUND, "every message written on A or B on both within %d s of "
+             "B's restart" % self.BOUND, interval=0.5)
+        secs = time.monotonic() - t_up
+        self.timing("B restarted -> every message on both", secs)
+
+        def none_failed():
+            rows = {n.name: status_detail(n) for n in p.nodes}
+            return all(x["failed"] == 0 for r in rows.values() for x in r.values()) and rows
+        wait(none_failed, max(5, self.BOUND - secs), "no user failed on A or B", interval=0.5)
+        p.wait_quiet(timeout=60)
+        problems = []
+        for u in self.USERS:
+            on_a, on_b = inbox_ids_counter(a, u), inbox_ids_counter(b, u)
+            if on_a != on_b:
+                problems.append("%s: only A %s, only B %s" % (
+                    u, sorted(on_a - on_b), sorted(on_b - on_a)))
+            dups = [m for m, n in on_a.items() if n > 1] + [m for m, n in on_b.items() if n > 1]
+            if dups:
+                problems.append("%s: duplicates %s" % (u, sorted(set(dups))))
+            lost = written[u] - set(on_a)
+            if lost:
+                problems.append("%s: lost %s" % (u, sorted(lost)))
+            extra = set(on_a) - written[u] - unsure[u]
+            if extra:
+                problems.append("%s: unknown %s" % (u, sorted(extra)))
+        self.assertEqual(problems, [])
+        n_written = sum(len(v) for v in written.values())
+        n_unsure = sum(len(v) for v in unsure.values())
+        print("faults: %d messages written (%d APPENDs on B failed while it was down/killed), "
+              "all on both exactly once %.1f s after B's restart" % (n_written, n_unsure, secs),
+              file=sys.stderr)
+        self.assertEqual(faultkit.replicator_pid(a), a_pid)
+        # A's doveadm-servers whose dsync B's death cut, and A's connects while B was down
+        self.assert_no_crash(allow=(r"master: service\((doveadm|replicator-dsync)\): child \d+ "
+                                    r"(killed with signal|returned error)",))
+
+
+def inbox_ids_counter(node, user):
+    return collections.Counter((node.messages(user) or {}).keys())
 
 
 def tearDownModule():

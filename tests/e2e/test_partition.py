@@ -44,7 +44,12 @@ class Partition(PairTest):
     CUT = ("p1", "p2", "p3")
     DIRECT = ("d1", "d2")
     USERS = CUT + DIRECT
-    PAIR_ARGS = {"extra_conf": "plugin {\n  replication_dsync_timeout = 5 s\n}"}
+    PAIR_ARGS = {"extra_conf": "plugin {\n  replication_dsync_timeout = 5 s\n  replication_dsync_handshake_timeout = 3 s\n}"}
+
+    @classmethod
+    def configure(cls, pair):
+        if os.environ.get("DREPL_E2E_DEBUG"):  # one log line per sync the replicators start
+            pair.extra_conf += "\nservice replicator {\n  executable = %s --debug\n}" % pair.daemon_path
 
     def test_partition_then_back(self):
         p = self.pair

@@ -3,6 +3,7 @@
 // doveadm-server over real UNIX sockets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -302,6 +303,103 @@ TEST_F(BrainTest, FailedDsyncToUnreachableTcpReplicaIsConnectRefused) {
 // the brain probe it.
 constexpr const char* kDsyncFailed = "+\n\n-UNKNOWN\n";
 
+// e2e-partition found it: after a partition healed, both servers' first
+// dsyncs of a user met, each waiting for the lock the other held, until
+// replication_dsync_timeout; that timeout counted as "replica down", so the
+// breaker stayed open and its probe delay doubled. A timeout after the
+// replica answered is a stall there, not a down destination.
+TEST(BrainStall, TimeoutAfterTheReplicaAnsweredIsAStallNotADownDestination) {
+  DsyncResult r;
+  r.error.kind = SyncErrorKind::kTimeout;
+  EXPECT_TRUE(destination_down(r));
+  EXPECT_FALSE(dsync_result_is_stall(r));
+  r.replica_answered = true;
+  EXPECT_FALSE(destination_down(r));
+  EXPECT_TRUE(dsync_result_is_stall(r));
+  r.error.kind = SyncErrorKind::kConnectRefused;  // answered earlier, refused now: down
+  EXPECT_TRUE(destination_down(r));
+  EXPECT_FALSE(dsync_result_is_stall(r));
+  r = DsyncResult{};
+  r.error.kind = SyncErrorKind::kLockTimeout;
+  EXPECT_FALSE(destination_down(r));
+  EXPECT_TRUE(dsync_result_is_stall(r));
+  r.ok = true;
+  r.error.kind = SyncErrorKind::kNone;
+  EXPECT_FALSE(destination_down(r));
+  EXPECT_FALSE(dsync_result_is_stall(r));
+}
+
+TEST_F(BrainTest, LockTimeoutIsRetriedSoonNotAfterTheBackoff) {
+  userdb_fields_["lena"] = "home=/h\tmail_replica=maildir:/nonexistent";
+  // doveadm-server minor 1 (multiplexed): the worker's log line, then "-".
+  auto packet = [](char cid, std::string_view data) {
+    std::string out(1, cid);
+    const auto n = static_cast<std::uint32_t>(data.size());
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+    out += data;
+    return out;
+  };
+  reply_for_["lena"] =
+      std::string("VERSION\tdoveadm-client\t1\t1\n+\n") +
+      packet('L', "\x04" "doveadm(lena): Couldn't lock /h/.dovecot-sync.lock: fcntl() locking "
+                  "failed: Timed out after 30 seconds (WRITE lock held by pid 8489)\n") +
+      packet('\0', "\n-\n");
+  brain_->start();
+  brain_->notify("lena", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("lena")->last_sync_failed; }));
+  const ReplicatorUser& u = *queue_.lookup("lena");
+  ASSERT_EQ(u.last_error.kind, SyncErrorKind::kLockTimeout) << SyncError(u.last_error).text;
+  EXPECT_TRUE(u.retry_now);
+  // jitter_seed 0: lock_retry_min_secs (5 s), not the 300 s failure backoff.
+  EXPECT_EQ(queue_.next_sync_time(u), 1'700'000'000 + 5);
+  EXPECT_FALSE(breakers_.is_open("maildir:/nonexistent"));
+}
+
+// T6 of e2e-faults: the replica came back between a dsync's failure and the
+// probe that labels it, so the user's first failure after the outage was
+// remote_error, and the user waited out the 300 s failure backoff although
+// the replica was up. The first failure after the destination looked down
+// that is not itself "down" is retried within lock_retry_min_secs.
+TEST_F(BrainTest, FirstFailureAfterAnOutageIsRetriedSoon) {
+  asio::ip::tcp::acceptor open_port(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::string up_replica = "tcp:127.0.0.1:" + std::to_string(open_port.local_endpoint().port());
+  const UnixTime now = clock_.now();
+  for (const char* name : {"was_down", "was_other"}) {
+    userdb_fields_[name] = "home=/h\tmail_replica=" + up_replica;
+    reply_for_[name] = "+\nX\t\n-TEMPFAIL\n";  // the probe finds the port open: remote_error
+  }
+  queue_.modify(queue_.get("was_down"), [&](ReplicatorUser& u) {
+    u.last_fast_sync = now - 60;
+    u.last_sync_failed = true;
+    u.consecutive_failures = 1;
+    u.last_error = SyncError{SyncErrorKind::kConnectRefused, "connect() failed"};
+  });
+  brain_->start();  // retries "was_down" at once (its replica looked down)
+  brain_->notify("was_other", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("was_down")->last_fast_sync == now &&
+           !queue_.lookup("was_down")->popped && queue_.lookup("was_other")->last_sync_failed &&
+           !queue_.lookup("was_other")->popped;
+  }));
+  const ReplicatorUser& d = *queue_.lookup("was_down");
+  EXPECT_EQ(d.last_error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_TRUE(d.retry_now);
+  EXPECT_EQ(queue_.next_sync_time(d), now + 1);  // jitter_seed 0: 1 s
+  // A user whose previous sync had not failed for a down replica: the backoff.
+  const ReplicatorUser& o = *queue_.lookup("was_other");
+  EXPECT_EQ(o.last_error.kind, SyncErrorKind::kRemoteError);
+  EXPECT_FALSE(o.retry_now);
+  EXPECT_EQ(queue_.next_sync_time(o), now + 300);
+  // Once per outage: the next such failure of "was_down" gets the backoff.
+  clock_.advance(1);
+  queue_.modify(*queue_.lookup("was_down"), [](ReplicatorUser&) {});  // wake the brain now
+  ASSERT_TRUE(run_until(io_, [&] {
+    return queue_.lookup("was_down")->last_fast_sync == now + 1 && !queue_.lookup("was_down")->popped;
+  }));
+  EXPECT_FALSE(queue_.lookup("was_down")->retry_now);
+  EXPECT_GT(queue_.next_sync_time(*queue_.lookup("was_down")), now + 1 + 60);
+}
+
 // Regression: every user waiting for a down replica used to fail one by one
 // (one trial each, 2+4+8+... s apart) and then wait the 5-minute failure
 // backoff, so once all of them had failed nobody probed the replica any more
@@ -407,7 +505,7 @@ TEST_F(BrainTest, FailedProbesDoNotRaiseTheUsersBackoff) {
                   "soon)");
     EXPECT_EQ(u.consecutive_failures, 1u) << "trial " << i;
     // The failed probe is the failed trial: the interval doubled.
-    interval = std::min<std::int64_t>(interval * 2, 60);
+    interval = std::min<std::int64_t>(interval * 2, BreakerSettings{}.probe_max_secs);
     EXPECT_EQ(breakers_.snapshot().at(0).probe_interval_secs, interval) << "trial " << i;
     // Due at the breaker's next probe.
     EXPECT_EQ(queue_.next_sync_time(u), breakers_.next_probe_time(down_replica_));
@@ -551,6 +649,54 @@ TEST_F(BrainTest, TrialProbeAnsweredButNotAsExpectedStillRunsTheTrialDsync) {
   EXPECT_FALSE(breakers_.is_open(replica));
 }
 
+// Issue 13: a destination that keeps failing logs one line when it opens and
+// a reminder every 5 minutes, not one warning per failed probe.
+TEST_F(BrainTest, ADownReplicaLogsWhenItOpensAndThenEveryFiveMinutes) {
+  userdb_fields_["p1"] = std::string("home=/h\tmail_replica=") + down_replica_;
+  reply_for_["p1"] = kDsyncFailed;
+  testing::internal::CaptureStderr();
+  brain_->start();
+  brain_->notify("p1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    const ReplicatorUser* u = queue_.lookup("p1");
+    return u != nullptr && !u->popped && u->last_sync_failed;
+  }));
+  const UnixTime opened = clock_.now();
+  std::size_t trials = 0;
+  auto run_trial = [&] {
+    handled_.clear();
+    running_.clear();
+    const UnixTime probe = breakers_.next_probe_time(down_replica_);
+    clock_.set(probe);
+    queue_.modify(*queue_.lookup("p1"), [](ReplicatorUser&) {});  // wake the brain now
+    ++trials;
+    // The trial: its probe finds the replica still down, no dsync runs.
+    return run_until(io_, [&] {
+      const ReplicatorUser* u = queue_.lookup("p1");
+      return commands_.size() == 1 && !u->popped &&
+             breakers_.next_probe_time(down_replica_) > probe &&
+             !breakers_.snapshot().at(0).trial_running;
+    });
+  };
+  while (clock_.now() < opened + 290) ASSERT_TRUE(run_trial());
+  std::string first = testing::internal::GetCapturedStderr();
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_GE(trials, 20u);  // 2, 4, 8, then every 15 s
+  EXPECT_EQ(count(first, "Replica " + down_replica_ + " looks down"), 1u) << first;
+  EXPECT_EQ(count(first, "Warning: "), 2u) << first;  // the open line + the first user's failure
+  EXPECT_EQ(count(first, "still looks down"), 0u) << first;
+  testing::internal::CaptureStderr();
+  while (clock_.now() < opened + 310) ASSERT_TRUE(run_trial());
+  std::string second = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count(second, "Warning: "), 1u) << second;
+  EXPECT_EQ(count(second, "Replica " + down_replica_ + " still looks down after "), 1u) << second;
+  EXPECT_NE(second.find("connect(" + down_addr_ + ") failed"), std::string::npos) << second;
+}
+
 // Issue 14, the other half: the breakers are not persisted, so after a restart
 // (state imported from replicator.db: no retry_now, no hold) a user that had
 // failed because its replica was down waited out its failure backoff even when
@@ -663,15 +809,20 @@ TEST_F(BrainTest, AtMostMaxConnsRunAtOnce) {
   ASSERT_TRUE(run_until(io_, [&] { return commands_.size() == 3; }));
 }
 
-TEST_F(BrainTest, RemoveDuringDsyncDiscardsTheLateResult) {
+TEST_F(BrainTest, RemoveDuringDsyncAbortsItAndFreesTheSlot) {
   userdb_fields_["gina"] = "home=/h";
   brain_->start();
   brain_->notify("gina", Priority::kHigh);
   ASSERT_TRUE(run_until(io_, [&] { return running_.count("gina") != 0; }));
+  EXPECT_EQ(brain_->running(), 1u);
   EXPECT_TRUE(brain_->remove("gina"));
+  // The dsync is aborted at once (its doveadm-server would be terminated;
+  // the fake one is in this process and is never signalled).
+  EXPECT_EQ(brain_->running(), 0u);
   EXPECT_FALSE(brain_->remove("gina"));
-  answer("gina", kOk);
-  ASSERT_TRUE(run_until(io_, [&] { return brain_->running() == 0; }));
+  answer("gina", kOk);  // a late reply changes nothing
+  run_until(io_, [] { return false; }, std::chrono::milliseconds(50));
+  EXPECT_EQ(brain_->running(), 0u);
   EXPECT_EQ(queue_.lookup("gina"), nullptr);
 }
 
@@ -793,6 +944,133 @@ TEST_F(BrainTest, ShutdownAnswersWaitersAndStopsDsyncs) {
   EXPECT_EQ(brain_->running(), 0u);
   // The user stays known with the priority its sync was serving.
   EXPECT_EQ(queue_.lookup("lou")->priority_in_sync, Priority::kSync);
+}
+
+// ---- destination share (destination-share.h, issue 14) ---------------------------
+
+// BrainTest with replication_max_conns = 4 and a chosen
+// replication_max_conns_per_replica; "slow" users' dsyncs are held (a slow
+// replica), "fast" ones answered at once.
+class BrainShareTest : public BrainTest {
+ protected:
+  void use(unsigned max_conns, unsigned per_replica) {
+    BrainSettings bs;
+    bs.max_conns = max_conns;
+    bs.max_conns_per_replica = per_replica;
+    bs.dsync_params = {"-N", "-l", "30"};
+    bs.global_mail_replica = "tcp:global:1";
+    bs.dsync.socket_path = dir_.file("doveadm-server");
+    bs.dsync.inactivity_timeout_secs = 0;
+    bs.dsync.overall_timeout_secs = 0;
+    brain_ = std::make_unique<Brain>(io_, clock_, queue_, waiters_, breakers_, userdb_, listing_,
+                                      state_, bs);
+  }
+  void slow(const std::string& user) {
+    userdb_fields_[user] = "home=/h\tmail_replica=maildir:/slow";
+    reply_for_[user] = "";  // held
+  }
+  void fast(const std::string& user) {
+    userdb_fields_[user] = "home=/h\tmail_replica=maildir:/fast";
+    reply_for_[user] = kOk;
+  }
+  bool started(const std::string& user) const {
+    return std::any_of(commands_.begin(), commands_.end(), [&](const std::string& c) {
+      return c.rfind("\t" + user + "\t", 0) == 0;
+    });
+  }
+  // Held back by the cap: back in the queue, not failed, priority kept.
+  void expect_held(const std::string& user) {
+    const ReplicatorUser* u = queue_.lookup(user);
+    ASSERT_NE(u, nullptr);
+    EXPECT_FALSE(started(user)) << user;
+    EXPECT_FALSE(u->popped) << user;
+    EXPECT_FALSE(u->last_sync_failed) << user;
+    EXPECT_EQ(u->consecutive_failures, 0u) << user;
+    EXPECT_EQ(u->last_fast_sync, 0) << user;  // no attempt recorded
+    EXPECT_EQ(u->priority, Priority::kHigh) << user;
+    EXPECT_GT(u->not_before, clock_.now()) << user;
+  }
+};
+
+TEST_F(BrainShareTest, SlowReplicaGetsHalfTheSlotsWhileAnotherIsActive) {
+  use(4, 0);
+  fast("d1");
+  for (const char* u : {"s1", "s2", "s3", "s4"}) slow(u);
+  brain_->start();
+  brain_->notify("d1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("d1")->last_successful_sync != 0; }));
+  for (const char* u : {"s1", "s2", "s3", "s4"}) brain_->notify(u, Priority::kHigh);
+  // Two of the four slots go to the slow replica; the other two users wait.
+  ASSERT_TRUE(run_until(io_, [&] {
+    return brain_->slot_counts().dsync == 2 && queue_.lookup("s3")->not_before != 0 &&
+           queue_.lookup("s4")->not_before != 0;
+  }));
+  EXPECT_TRUE(started("s1"));
+  EXPECT_TRUE(started("s2"));
+  expect_held("s3");
+  expect_held("s4");
+  EXPECT_EQ(brain_->slot_counts().dsync, 2u);
+  // The fast replica's users still sync while the slow ones run.
+  std::size_t before = commands_.size();
+  handled_.clear();
+  brain_->notify("d1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return commands_.size() == before + 1; }));
+  EXPECT_EQ(commands_.back().rfind("\td1\t", 0), 0u) << commands_.back();
+  // A slow slot frees: the oldest held user starts at once (no clock
+  // advance, not after the 30 s fallback), the other still waits.
+  answer("s1", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s3"); }));
+  expect_held("s4");
+  answer("s2", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s4"); }));
+  answer("s3", kOk);
+  answer("s4", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s4")->last_successful_sync != 0; }));
+  for (const char* u : {"s1", "s2", "s3", "s4"}) {
+    EXPECT_FALSE(queue_.lookup(u)->last_sync_failed) << u;
+    EXPECT_EQ(queue_.lookup(u)->state, "STATE2") << u;
+  }
+}
+
+TEST_F(BrainShareTest, OneReplicaForEverybodyKeepsEverySlotByDefault) {
+  use(3, 0);
+  for (const char* u : {"s1", "s2", "s3"}) slow(u);
+  brain_->start();
+  for (const char* u : {"s1", "s2", "s3"}) brain_->notify(u, Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.size() == 3; }));
+  EXPECT_EQ(brain_->slot_counts().dsync, 3u);
+}
+
+TEST_F(BrainShareTest, ExplicitCapAppliesEvenToASingleReplica) {
+  use(3, 1);
+  for (const char* u : {"s1", "s2"}) slow(u);
+  brain_->start();
+  brain_->notify("s1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.size() == 1; }));
+  brain_->notify("s2", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s2")->not_before != 0; }));
+  expect_held("s2");
+  answer("s1", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s2"); }));
+  answer("s2", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s2")->last_successful_sync != 0; }));
+}
+
+// A held user removed from the queue is forgotten; the next one is woken.
+TEST_F(BrainShareTest, RemovedHeldUserDoesNotBlockTheNext) {
+  use(3, 1);
+  for (const char* u : {"s1", "s2", "s3"}) slow(u);
+  brain_->start();
+  brain_->notify("s1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return running_.size() == 1; }));
+  brain_->notify("s2", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s2")->not_before != 0; }));
+  brain_->notify("s3", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s3")->not_before != 0; }));
+  EXPECT_TRUE(brain_->remove("s2"));
+  answer("s1", kOk);
+  ASSERT_TRUE(run_until(io_, [&] { return started("s3"); }));
+  EXPECT_FALSE(started("s2"));
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ TEST(DestinationBreaker, ClosedAllowsEverything) {
   EXPECT_FALSE(b.record_success(kDest, false));
 }
 
-TEST(DestinationBreaker, OpensAndProbesWithDoublingIntervalUpTo60s) {
+TEST(DestinationBreaker, OpensAndProbesWithDoublingIntervalUpTo15s) {
   ManualClock clock(1000);
   DestinationBreakers b(clock);
   EXPECT_FALSE(b.record_failure(kDest, SyncErrorKind::kConnectRefused, false));
@@ -36,8 +36,8 @@ TEST(DestinationBreaker, OpensAndProbesWithDoublingIntervalUpTo60s) {
   EXPECT_EQ(b.admit(kDest), BreakerAdmission::kRejected);
   clock.set(1001);
   EXPECT_EQ(b.admit(kDest), BreakerAdmission::kRejected);
-  // Probe schedule: 2, 4, 8, 16, 32, 60, 60 seconds after each failed trial.
-  const std::int64_t expected[] = {2, 4, 8, 16, 32, 60, 60, 60};
+  // Probe schedule: 2, 4, 8, 15, 15 seconds after each failed trial.
+  const std::int64_t expected[] = {2, 4, 8, 15, 15, 15};
   UnixTime probe_at = 1002;
   for (std::int64_t interval : expected) {
     ASSERT_EQ(b.next_probe_time(kDest), probe_at);
@@ -53,7 +53,7 @@ TEST(DestinationBreaker, OpensAndProbesWithDoublingIntervalUpTo60s) {
     ASSERT_EQ(b.admit(kDest), BreakerAdmission::kRejected);
     clock.advance(1);  // the trial takes a second
     ASSERT_FALSE(b.record_failure(kDest, SyncErrorKind::kConnectRefused, true));
-    const std::int64_t next = interval == 2 ? 4 : std::min<std::int64_t>(interval * 2, 60);
+    const std::int64_t next = interval == 2 ? 4 : std::min<std::int64_t>(interval * 2, 15);
     probe_at = clock.now() + next;
     if (interval == 2) {
       ASSERT_EQ(b.snapshot()[0].probe_interval_secs, 4);
@@ -216,14 +216,15 @@ TEST(DestinationBreaker, BrainSimulationDeadPeer) {
     if (all) all_d_synced = t;
     ASSERT_EQ(q.check_invariants_for_test(), "");
   }
-  // First failure at t0, then trials at +2, +6, +14, +30, +62 (next one +122).
-  EXPECT_EQ(attempts_while_down, 6);
+  // First failure at t0, then trials at +2, +6, +14, +29, then every 15 s up
+  // to +119 (next one +134).
+  EXPECT_EQ(attempts_while_down, 11);
   // The healthy replica's 100 users went at full speed (4 per second).
   EXPECT_LE(last_e_synced, t0 + 100 / kSlots + 2);
-  // Recovery noticed by the +122 trial; the 100 users follow at 4 per second.
+  // Recovery noticed by the +134 trial; the 100 users follow at 4 per second.
   ASSERT_NE(all_d_synced, 0);
   EXPECT_GE(all_d_synced, back_at);
-  EXPECT_LE(all_d_synced, t0 + 122 + 100 / kSlots);
+  EXPECT_LE(all_d_synced, t0 + 134 + 100 / kSlots);
   auto ov = q.overview();
   EXPECT_EQ(ov.waiting_failed + ov.queued_failed, 0u);
 }

@@ -789,11 +789,29 @@ TEST(QueueSync, BeginSyncFullAndForcedFull) {
   EXPECT_TRUE(q.begin_sync(u));
   q.finish_sync(u, true, "", SyncError{});
   EXPECT_FALSE(u.full_sync_retry);
-  // An incremental failure does not force a full retry.
+  // An incremental failure before dsync touched mail keeps the state and
+  // does not force a full retry.
+  q.finish_sync(u, true, "S3", SyncError{});  // (the full retry above)
+  q.update(u, Priority::kLow);
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_FALSE(q.begin_sync(u));
+  q.finish_sync(u, false, "", SyncError{SyncErrorKind::kLockTimeout, "Couldn't lock"});
+  EXPECT_FALSE(u.full_sync_retry);
+  EXPECT_EQ(std::string_view(u.state), "S3");
+  // One that may have changed mail drops the state, and then the retry is
+  // full: a stateless incremental dsync takes mailboxes with equal counts,
+  // UIDNEXT and HIGHESTMODSEQ as equal (e2e-partition: the same number of
+  // deliveries on both sides of a partition never crossed).
   q.update(u, Priority::kLow);
   ASSERT_EQ(q.pop(), &u);
   EXPECT_FALSE(q.begin_sync(u));
   q.finish_sync(u, false, "", SyncError{SyncErrorKind::kRemoteError, "-TEMPFAIL"});
+  EXPECT_TRUE(u.full_sync_retry);
+  EXPECT_TRUE(u.state.empty());
+  q.update(u, Priority::kLow);
+  ASSERT_EQ(q.pop(), &u);
+  EXPECT_TRUE(q.begin_sync(u));
+  q.finish_sync(u, true, "S4", SyncError{});
   EXPECT_FALSE(u.full_sync_retry);
   q.update(u, Priority::kLow);
   ASSERT_EQ(q.pop(), &u);

@@ -11,6 +11,7 @@ TEST(ReplicatorSettings, Defaults) {
   ReplicatorSettings s;
   EXPECT_EQ(s.replication_full_sync_interval_secs, 86400);
   EXPECT_EQ(s.replication_max_conns, 10u);
+  EXPECT_EQ(s.replication_max_conns_per_replica, 0u);
   EXPECT_EQ(s.replication_dsync_parameters, "-d -N -l 30 -U");
   EXPECT_EQ(s.auth_socket_path, "auth-userdb");
   EXPECT_EQ(s.doveadm_socket_path, "doveadm-server");
@@ -30,6 +31,7 @@ TEST(ReplicatorSettings, FromPairs) {
   auto r = replicator_settings_from_pairs(Pairs{
       {"replication_full_sync_interval", "12 hours"},
       {"replication_max_conns", "4"},
+      {"plugin/replication_max_conns_per_replica", "2"},
       {"replication_dsync_parameters", "-d -N -l 60 -U"},
       {"auth_socket_path", "/run/dovecot/auth-userdb"},
       {"doveadm_socket_path", "doveadm-server"},
@@ -47,6 +49,7 @@ TEST(ReplicatorSettings, FromPairs) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->replication_full_sync_interval_secs, 43200);
   EXPECT_EQ(r->replication_max_conns, 4u);
+  EXPECT_EQ(r->replication_max_conns_per_replica, 2u);
   EXPECT_EQ(r->replication_dsync_parameters, "-d -N -l 60 -U");
   EXPECT_EQ(r->auth_socket_path, "/run/dovecot/auth-userdb");
   EXPECT_EQ(r->doveadm_port, 12346);

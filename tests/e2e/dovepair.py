@@ -1129,13 +1129,52 @@ class Pair:
 
     def stop(self):
         """Stops both nodes; returns {node name: [leftover processes that had to be killed]}
-        for nodes that had any (see Node.stop)."""
+        for nodes that had any (see Node.stop). Then the secret-leak check of every e2e
+        run (issue 14): raises AssertionError when a node's log holds doveadm_password or
+        a dsync state string (secret_leaks())."""
         left = {}
         for n in self.nodes:
             l = n.stop()
             if l:
                 left[n.name] = l
+        leaks = self.secret_leaks()
+        if leaks:
+            raise AssertionError("secrets in the logs (shown masked):\n" + "\n".join(leaks))
         return left
+
+    def dsync_states(self):
+        """Every dsync state string either node's replicator stored (replicator.db
+        field 7 and its journal's records): opaque base64, 40+ characters."""
+        states = set()
+        for n in self.nodes:
+            for name in ("replicator.db", "replicator.db.log"):
+                try:
+                    with open(os.path.join(n.state_dir, name), errors="replace") as fh:
+                        text = fh.read()
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    for field in line.split("\t"):
+                        if len(field) >= 40 and re.fullmatch(r"[A-Za-z0-9+/]+=*", field):
+                            states.add(field)
+        return states
+
+    def secret_leaks(self):
+        """Log lines (secret masked) that contain doveadm_password or, for pairs that run
+        our replicator, a stored dsync state: [] when the logs are clean."""
+        secrets_ = {"doveadm_password": self.doveadm_password}
+        if not self.stock and not self.stock_daemon:
+            secrets_.update(("dsync state %s..." % st[:6], st) for st in self.dsync_states())
+        secrets_ = {what: secret for what, secret in secrets_.items() if secret}
+        found = []
+        for n in self.nodes:
+            for line in n.log_text().splitlines():
+                hits = [what for what, secret in secrets_.items() if secret in line]
+                if hits:
+                    for what, secret in secrets_.items():
+                        line = line.replace(secret, "<" + what + ">")
+                    found.append("node %s, %s: %s" % (n.name, ", ".join(hits), line))
+        return found
 
     def destroy(self):
         """Stops the pair and removes its root (only if it holds a pair.json)."""

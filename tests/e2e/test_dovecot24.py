@@ -24,6 +24,8 @@ node has replication_sync_timeout = 2 s.
            decision for 2.4.2+'s "-" is in docs/upgrading.md); mixed: the 2.4
            node's output equals the 2.3 node's (stock doveadm) byte for byte
            once the numbers are masked
+  test_05b `doveadm replicator remove` and `add MASK` on every node; the user
+           replicates again afterwards
   test_06  carol (noreplicate) is never synced and never shown failed, even
            after her own changes and an explicit `replicator replicate`
   test_07  (--idle SECONDS, default 60; 0 skips) an idle pair stays quiet: no
@@ -285,6 +287,29 @@ class Dovecot24Pair(unittest.TestCase):
                 return re.sub(r"\d", "9", n.doveadm("replicator", *args).stdout)
             for args in (("status",), ("dsync-status",)):
                 self.assertEqual(masked(p.a, *args), masked(p.b, *args), args)
+
+    def test_05b_doveadm_replicator_remove_and_add(self):
+        """`replicator remove USER` drops the user from the queue, `add MASK` brings
+        it back from the userdb (on a 2.4 node through our doveadm module; mixed:
+        the 2.3 node's stock doveadm against our replicator), and the user
+        replicates again afterwards."""
+        p = pair()
+        for n in p.nodes:
+            users = lambda: sorted(l.split("\t")[0] for l in n.doveadm(
+                "replicator", "status", "*", fmt="tab").stdout.splitlines()[1:])
+            self.assertIn("bob", users())
+            n.doveadm("replicator", "remove", "bob")
+            self.assertNotIn("bob", users())
+            self.assertIn("alice", users())
+            r = n.doveadm("replicator", "remove", "bob", check=False)
+            self.assertEqual(r.returncode, 64, r)  # as 2.3: exit 64, "User not found"
+            self.assertIn("Replicator failed: User not found", r.stderr + r.stdout)
+            n.doveadm("replicator", "add", "b*")
+            wait(lambda: "bob" in users(), 10, "bob back on %s after add b*" % n.name)
+        for src, dst in ((p.a, p.b), (p.b, p.a)):
+            m = mid("readded-%s" % src.name)
+            src.append("bob", m)
+            wait(lambda: has(dst, "bob", m), 20, "bob's change on %s after remove/add" % dst.name)
 
     # ---- 6: noreplicate
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "doveadm-connection.h"
+#include "dsync-reply.h"
 #include "logger.h"
 #include "metrics-connection.h"
 #include "notify-connection.h"
@@ -160,6 +161,13 @@ BrainSettings ReplicatorDaemon::brain_settings(const DaemonSettings& ds) {
   bs.dsync.inactivity_timeout_secs = ds.set.replication_dsync_timeout_secs;
   bs.dsync.overall_timeout_secs = ds.set.replication_dsync_timeout_secs * kOverallTimeoutFactor;
   bs.dsync.handshake_timeout_secs = ds.set.replication_dsync_handshake_timeout_secs;
+  bs.probe_tls.ca_file = ds.set.ssl_client_ca_file;
+  bs.probe_tls.ca_dir = ds.set.ssl_client_ca_dir;
+  // Only a port the command names: with ssh's implicit 22, an ssh_config
+  // (root's ~/.ssh/config, /etc/ssh/ssh_config; the way docs/transports.md
+  // sets up 2.4) may send ssh elsewhere, and a probe of the wrong port
+  // would keep the breaker open after the replica is back.
+  bs.ssh_port = ssh_command_port(ds.set.dsync_remote_cmd, 0);
   if (protected_pid_ != 0) bs.dsync.protected_pid = protected_pid_;
   bs.dsync.connections = &dsync_connections_;
   bs.dsync.terminator = &terminator_;

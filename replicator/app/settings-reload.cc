@@ -32,6 +32,9 @@ std::optional<DaemonSettings> reload_replicator_settings(const CliOptions& optio
     changed.emplace_back("replication_dsync_timeout");
   if (a.replication_dsync_handshake_timeout_secs != b.replication_dsync_handshake_timeout_secs)
     changed.emplace_back("replication_dsync_handshake_timeout");
+  if (a.ssl_client_ca_file != b.ssl_client_ca_file) changed.emplace_back("ssl_client_ca_file");
+  if (a.ssl_client_ca_dir != b.ssl_client_ca_dir) changed.emplace_back("ssl_client_ca_dir");
+  if (a.dsync_remote_cmd != b.dsync_remote_cmd) changed.emplace_back("dsync_remote_cmd");
 
   // Used only at start-up: keep the running values.
   std::vector<std::string> restart;

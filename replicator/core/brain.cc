@@ -11,7 +11,7 @@
 #include "doveadm-protocol.h"
 #include "logger.h"
 #include "mail-replica.h"
-#include "tcp-probe.h"
+#include "replica-probe.h"
 #include "wildcard.h"
 
 namespace drepl {
@@ -240,7 +240,7 @@ void Brain::on_lookup(std::size_t idx, std::uint64_t run_id, const std::string& 
       release(idx);
       return;
     case BreakerAdmission::kTrial:
-      start_dsync(idx, *user, destination, true);
+      probe_before_trial(idx, *user, destination);
       return;
     case BreakerAdmission::kAllowed:
       start_dsync(idx, *user, destination, false);
@@ -409,6 +409,72 @@ void Brain::refused_by_breaker(ReplicatorUser& user, const std::string& destinat
   state_.mark_dirty(name);
 }
 
+void Brain::run_probe(const ReplicaProbeTarget& target,
+                      std::function<void(ReplicaProbeResult)> done) {
+  const std::int64_t secs = std::max<std::int64_t>(settings_.probe_timeout_secs, 1);
+  probe_replica(io_, target, settings_.probe_tls, std::chrono::seconds(secs),
+                [this, done = std::move(done)](ReplicaProbeResult probe) {
+                  if (metrics_) metrics_->record_probe(probe.reachable, probe.kind);
+                  done(std::move(probe));
+                });
+}
+
+void Brain::probe_before_trial(std::size_t idx, ReplicatorUser& user,
+                               const std::string& destination) {
+  auto replica = parse_mail_replica(destination, settings_.doveadm_port);
+  std::optional<ReplicaProbeTarget> target;
+  if (replica) target = replica_probe_target(*replica, settings_.ssh_port);
+  if (!target) {
+    // Nothing we can probe (a local path, ssh through a wrapper command):
+    // the trial dsync is the probe.
+    start_dsync(idx, user, destination, true);
+    return;
+  }
+  Slot& slot = slots_[idx];
+  slot.probing = true;
+  slot.destination = destination;
+  std::uint64_t run_id = slot.run_id;
+  std::string name = user.username;
+  log_debug("replication({}): probing {} ({}) before the circuit breaker's trial sync", name,
+            destination, probe_transport_to_string(target->transport));
+  run_probe(*target, [this, idx, run_id, name, destination](ReplicaProbeResult probe) {
+    on_trial_probe(idx, run_id, name, destination, probe);
+  });
+}
+
+void Brain::on_trial_probe(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                           const std::string& destination, const ReplicaProbeResult& probe) {
+  // Only shutdown() releases a probing slot (and changes its run_id).
+  if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) return;
+  slots_[idx].probing = false;
+  ReplicatorUser* user = queue_.lookup(username);
+  const bool user_here = user != nullptr && user->popped;
+  // A probe failure that does not say "down" (kProtocol: an ssh port that
+  // answers something else) is left to the trial dsync to explain.
+  const bool down = !probe.reachable && sync_error_is_destination_down(probe.kind);
+  if (!down && user_here) {
+    start_dsync(idx, *user, destination, true);
+    return;
+  }
+  release(idx);
+  DsyncResult outcome;
+  if (!down) {
+    // The user went away meanwhile: the probe's answer is the trial's.
+    outcome.ok = true;
+    feed_breaker(destination, outcome, true);
+    return;
+  }
+  outcome.error = SyncError{probe.kind, probe.error};
+  feed_breaker(destination, outcome, true);  // failed trial: stays open, longer interval
+  // The open line said it is down; a reminder follows every kDownReminderSecs.
+  log_debug("replication({}): probe of {} before the trial failed ({}): {}", username,
+            destination, sync_error_kind_to_string(probe.kind), probe.error);
+  remind_down(destination, outcome.error);
+  if (!user_here) return;
+  if (metrics_) metrics_->record_skipped(SyncSkipReason::kBreakerOpen);
+  refused_by_breaker(*user, destination);  // shows the probe's kind and text
+}
+
 void Brain::wait_for_probe(ReplicatorUser& user, const std::string& destination) {
   if (!breakers_.is_open(destination)) return;
   UnixTime probe = breakers_.next_probe_time(destination);
@@ -457,10 +523,21 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
   if (!r.ok && (r.error.kind == SyncErrorKind::kRemoteError ||
                 r.error.kind == SyncErrorKind::kProtocol)) {
     auto replica = parse_mail_replica(slot.destination, settings_.doveadm_port);
-    if (replica && replica->is_tcp() && replica->port != 0) {
-      probe_then_finish(idx, run_id, username, r, replica->host, replica->port,
-                        [](DsyncResult& refined, const TcpProbeResult& probe) {
+    std::optional<ReplicaProbeTarget> target;
+    if (replica && replica->is_tcp()) target = replica_probe_target(*replica, 0);
+    if (target) {
+      // tcp: connect; tcps: also the verified TLS handshake, so a certificate
+      // doveadm rejected (its message went to Dovecot's log) shows as
+      // tls_verify_failed with OpenSSL's reason.
+      probe_then_finish(idx, run_id, username, r, *target,
+                        [](DsyncResult& refined, const ReplicaProbeResult& probe) {
                           if (probe.reachable) return;
+                          if (!sync_error_is_destination_down(probe.kind)) {
+                            // Answered, but not as the probe expected: keep
+                            // the dsync's kind, add what the probe saw.
+                            refined.error.text += " (probe: " + probe.error + ")";
+                            return;
+                          }
                           refined.error.kind = probe.kind;
                           refined.error.text = probe.error + " (" + refined.error.text + ")";
                         });
@@ -470,22 +547,25 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
     // log): a closed or unresolvable ssh port, or a refused login.
     if (replica && r.ssh_failed_port != 0 &&
         (replica->kind == ReplicaKind::kRemote || replica->kind == ReplicaKind::kRemotePrefix)) {
-      std::uint16_t port = r.ssh_failed_port;
-      std::string host = replica->host;
-      probe_then_finish(idx, run_id, username, r, host, port,
-                        [host, port](DsyncResult& refined, const TcpProbeResult& probe) {
+      target = replica_probe_target(*replica, r.ssh_failed_port);
+    }
+    if (target) {
+      std::string host = target->host;
+      std::uint16_t port = target->port;
+      probe_then_finish(idx, run_id, username, r, *target,
+                        [host, port](DsyncResult& refined, const ReplicaProbeResult& probe) {
                           if (!probe.reachable) {
                             refined.error.kind = probe.kind;
                             refined.error.text =
-                                "ssh: " + probe.error + " (" + refined.error.text + ")";
+                                (probe.error.rfind("ssh: ", 0) == 0 ? "" : "ssh: ") +
+                                probe.error + " (" + refined.error.text + ")";
                             return;
                           }
                           refined.error.kind = SyncErrorKind::kSshAuthFailed;
                           refined.error.text = fmt::format(
-                              "ssh to {} port {} exited 255 although the port accepts "
-                              "connections: key or host key refused? (ssh's own message is in "
-                              "Dovecot's log) ({})",
-                              host, port, refined.error.text);
+                              "ssh to {} port {} exited 255 although sshd answers ({}): key or "
+                              "host key refused? (ssh's own message is in Dovecot's log) ({})",
+                              host, port, probe.banner, refined.error.text);
                         });
       return;
     }
@@ -494,16 +574,17 @@ void Brain::on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::stri
 }
 
 void Brain::probe_then_finish(std::size_t idx, std::uint64_t run_id, const std::string& username,
-                              const DsyncResult& r, const std::string& host, std::uint16_t port,
+                              const DsyncResult& r, const ReplicaProbeTarget& target,
                               ProbeRefiner refine) {
   slots_[idx].probing = true;
-  probe_tcp(io_, host, port, std::chrono::seconds(3),
-            [this, idx, run_id, username, r, refine = std::move(refine)](TcpProbeResult probe) {
-              if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) return;
-              DsyncResult refined = r;
-              refine(refined, probe);
-              finish_dsync(idx, username, refined);
-            });
+  run_probe(target, [this, idx, run_id, username, r,
+                     refine = std::move(refine)](ReplicaProbeResult probe) {
+    if (shutting_down_ || idx >= slots_.size() || slots_[idx].run_id != run_id) return;
+    slots_[idx].probing = false;
+    DsyncResult refined = r;
+    refine(refined, probe);
+    finish_dsync(idx, username, refined);
+  });
 }
 
 void Brain::finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& r) {
@@ -717,7 +798,8 @@ std::vector<DsyncSlotStatus> Brain::dsync_status() {
       case Stage::kLookup:
         st.username = s.username;
         st.type = "-";
-        st.status = "Looking up user in userdb";
+        st.status = s.probing ? "Checking that the replica is reachable (circuit breaker trial)"
+                              : "Looking up user in userdb";
         break;
       case Stage::kDsync:
         st.username = s.username;

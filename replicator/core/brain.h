@@ -15,7 +15,12 @@
 //  2. destination circuit breaker: open and no probe due -> no dsync; the
 //     user is marked failed with the destination's last error ("(not
 //     attempted)", not counted as another attempt) and offered again at the
-//     breaker's next probe.
+//     breaker's next probe. Probe due (the breaker's trial): the replica is
+//     first probed the way its transport needs (replica-probe.h: TCP
+//     connect, verified TLS handshake, ssh banner); a probe that finds it
+//     still down is the failed trial (no dsync runs; the probe interval
+//     grows) and the user is marked like a refused one, with the probe's
+//     kind and text; a probe that reaches it starts the trial dsync.
 //  3. destination share (destination-share.h): when the destination already
 //     holds its cap of the slots (replication_max_conns_per_replica; by
 //     default half of them while another destination is active), the user
@@ -60,7 +65,7 @@
 #include "replicator-queue.h"
 #include "state-writer.h"
 #include "sync-waiters.h"
-#include "tcp-probe.h"
+#include "replica-probe.h"
 #include "user-listing.h"
 #include "userdb-client.h"
 
@@ -96,6 +101,21 @@ struct BrainSettings {
   std::int64_t lock_retry_min_secs = 5;
   std::int64_t lock_retry_max_secs = 30;
   std::uint64_t jitter_seed = 0;
+  // The replica probe (replica-probe.h), run before a breaker trial and
+  // after a dsync that failed without a specific reason:
+  //  - probe_tls: the CAs a tcps: replica's certificate must chain to
+  //    (ssl_client_ca_file / ssl_client_ca_dir, as doveadm uses them);
+  //  - ssh_port: the port of remote:/remoteprefix: replicas probed before
+  //    a trial (the daemon: ssh_command_port(dsync_remote_cmd, 0), a port
+  //    the command names with -p / -o Port=); 0 = not known (no port in the
+  //    command, which ssh_config may then set; or not a plain ssh): no
+  //    probe before a trial, the trial dsync runs as the probe. The probe
+  //    after a failed dsync uses the port of the failed command instead;
+  //  - probe_timeout_secs: bound of one probe (resolve, connect, TLS
+  //    handshake / banner), seconds.
+  ProbeTlsSettings probe_tls;
+  std::uint16_t ssh_port = 0;
+  std::int64_t probe_timeout_secs = 5;
 };
 
 // The replica was down for this failed dsync (sync_error_is_destination_down()),
@@ -179,7 +199,7 @@ class Brain final : public NotifySink, public DoveadmBackend {
     std::string type;     // full / normal / incremental
     std::uint64_t seq = 0;
     bool trial = false;
-    bool probing = false;  // dsync failed; TCP-probing the replica
+    bool probing = false;  // probing the replica (before a trial, or after a failed dsync)
     bool oneway = false;   // this dsync runs with -1 (desync recovery)
     SyncType sync_type = SyncType::kNormal;  // metrics
     Millis started_ms = 0;                   // metrics: dsync start
@@ -209,13 +229,23 @@ class Brain final : public NotifySink, public DoveadmBackend {
   void wake_held_users();
   void on_dsync_done(std::size_t idx, std::uint64_t run_id, const std::string& username,
                      const DsyncResult& result);
-  // Probes host:port (TCP connect, 3 s), lets `refine` make the failure
-  // specific from the outcome, then finish_dsync() - unless the slot was
-  // released meanwhile (run_id changed) or the brain is shutting down.
-  using ProbeRefiner = std::function<void(DsyncResult&, const TcpProbeResult&)>;
+  // Probes `target` (replica-probe.h, probe_timeout_secs), lets `refine`
+  // make the failure specific from the outcome, then finish_dsync() - unless
+  // the slot was released meanwhile (run_id changed) or the brain is
+  // shutting down.
+  using ProbeRefiner = std::function<void(DsyncResult&, const ReplicaProbeResult&)>;
   void probe_then_finish(std::size_t idx, std::uint64_t run_id, const std::string& username,
-                         const DsyncResult& r, const std::string& host, std::uint16_t port,
+                         const DsyncResult& r, const ReplicaProbeTarget& target,
                          ProbeRefiner refine);
+  // The breaker admitted a trial for `destination`: probe it first (when its
+  // transport can be probed), then start the trial dsync or, when the probe
+  // finds it down, record the failed trial and refuse `user` with the
+  // probe's error. The slot stays in the lookup stage while probing.
+  void probe_before_trial(std::size_t idx, ReplicatorUser& user, const std::string& destination);
+  void on_trial_probe(std::size_t idx, std::uint64_t run_id, const std::string& username,
+                      const std::string& destination, const ReplicaProbeResult& probe);
+  // Runs probe_replica() with the brain's settings and counts the outcome.
+  void run_probe(const ReplicaProbeTarget& target, std::function<void(ReplicaProbeResult)> done);
   void finish_dsync(std::size_t idx, const std::string& username, const DsyncResult& result);
   void release(std::size_t idx);
   void feed_breaker(const std::string& destination, const DsyncResult& result, bool trial);

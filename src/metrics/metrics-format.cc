@@ -191,6 +191,18 @@ std::string format_metrics(const MetricsSnapshot& s) {
              {{"reason", sync_skip_reason_to_string(static_cast<SyncSkipReason>(r))}},
              num(c.syncs.skipped[r]));
   }
+  w.family("replica_probes_reachable_total", "counter",
+           "Replica probes (before a circuit breaker trial, or after a dsync failed without a "
+           "reason) that reached the replica.");
+  w.sample("replica_probes_reachable_total", num(c.syncs.probes_reachable));
+  w.family("replica_probes_failed_total", "counter",
+           "Replica probes that failed, by error kind (a failure before a trial started no "
+           "dsync).");
+  for (std::size_t k = 1; k < kSyncErrorKindCount; ++k) {
+    w.sample("replica_probes_failed_total",
+             {{"kind", sync_error_kind_to_string(static_cast<SyncErrorKind>(k))}},
+             num(c.syncs.probes_failed[k]));
+  }
   w.family("sync_duration_seconds", "histogram", "Duration of finished dsync runs, seconds.");
   w.histogram("sync_duration_seconds", "result", "success", c.syncs.duration_ok);
   w.histogram("sync_duration_seconds", "result", "failure", c.syncs.duration_failed);

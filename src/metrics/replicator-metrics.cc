@@ -66,4 +66,13 @@ void SyncCounters::record_finished(SyncType type, bool ok, SyncErrorKind kind, d
   duration_failed.observe(secs);
 }
 
+void SyncCounters::record_probe(bool reachable, SyncErrorKind kind) {
+  if (reachable) {
+    ++probes_reachable;
+    return;
+  }
+  if (kind == SyncErrorKind::kNone) kind = SyncErrorKind::kProtocol;
+  ++probes_failed[static_cast<std::size_t>(kind)];
+}
+
 }  // namespace drepl

@@ -95,12 +95,19 @@ struct SyncCounters {
   std::array<std::uint64_t, kSyncSkipReasonCount> skipped{};  // by SyncSkipReason
   DurationHistogram duration_ok;      // successful dsyncs, seconds
   DurationHistogram duration_failed;  // failed dsyncs, seconds
+  // Replica probes (replicator/clients/replica-probe.h: before a circuit
+  // breaker trial, and after a dsync failed without a specific reason).
+  std::uint64_t probes_reachable = 0;
+  std::array<std::uint64_t, kSyncErrorKindCount> probes_failed{};  // by SyncErrorKind
 
   void record_started(SyncType type) { ++started[static_cast<std::size_t>(type)]; }
   // A dsync finished after `secs` seconds. `kind` is ignored when ok; a
   // failure with kind kNone counts as kProtocol.
   void record_finished(SyncType type, bool ok, SyncErrorKind kind, double secs);
   void record_skipped(SyncSkipReason reason) { ++skipped[static_cast<std::size_t>(reason)]; }
+  // A replica probe finished; `kind` is ignored when reachable, a failure
+  // with kind kNone counts as kProtocol.
+  void record_probe(bool reachable, SyncErrorKind kind);
 };
 
 // Notifications and sync requests as they arrived (before any merging).

@@ -257,10 +257,10 @@ std::uint16_t ssh_failure_port(std::string_view log_line) {
   constexpr std::string_view kExit255 = "255: ";
   if (rest.substr(0, kExit255.size()) != kExit255) return 0;
   rest.remove_prefix(kExit255.size());
-  return ssh_command_port(rest);
+  return ssh_command_port(rest, 22);
 }
 
-std::uint16_t ssh_command_port(std::string_view command) {
+std::uint16_t ssh_command_port(std::string_view command, std::uint16_t default_port) {
   std::string_view rest = command;
   std::vector<std::string_view> args;
   while (!rest.empty()) {
@@ -270,10 +270,10 @@ std::uint16_t ssh_command_port(std::string_view command) {
     if (sp == std::string_view::npos) break;
     rest.remove_prefix(sp + 1);
   }
-  return ssh_args_port(args);
+  return ssh_args_port(args, default_port);
 }
 
-std::uint16_t ssh_args_port(const std::vector<std::string_view>& args) {
+std::uint16_t ssh_args_port(const std::vector<std::string_view>& args, std::uint16_t default_port) {
   auto parse_port = [](std::string_view v) -> std::uint16_t {
     if (v.empty() || v.size() > 5) return 0;
     unsigned n = 0;
@@ -286,7 +286,7 @@ std::uint16_t ssh_args_port(const std::vector<std::string_view>& args) {
   if (args.empty()) return 0;
   std::string_view prog = args[0].substr(args[0].rfind('/') + 1);
   if (prog != "ssh") return 0;  // a wrapper's exit 255 may mean anything
-  std::uint16_t port = 22;
+  std::uint16_t port = default_port;
   // ssh's options end at the destination; the remote command after it may
   // have its own "-p" (only the first -p/Port counts for ssh, as in ssh).
   for (std::size_t i = 1; i < args.size(); ++i) {

@@ -177,16 +177,19 @@ SyncErrorKind classify_dsync_log_text(std::string_view text);
 // invalid port.
 std::uint16_t ssh_failure_port(std::string_view log_line);
 
-// The port an ssh command line gives ssh (words separated by spaces, the
-// first being ssh or a path ending in /ssh): "-p N", "-pN", "-oPort=N",
-// "-o Port=N" before the destination; 22 when none. 0 when the program is
-// not ssh or the port is invalid. ssh_failure_port() applies it to the
-// command doveadm quotes; the dsync client to a running ssh's
-// /proc/<pid>/cmdline (replication_dsync_handshake_timeout for remote:).
-std::uint16_t ssh_command_port(std::string_view command);
+// The port ssh connects to when it runs `command` (Dovecot's dsync_remote_cmd,
+// "%{host}" etc. not expanded, or a running ssh's command line), as
+// ssh_failure_port() reads it: "-p N", "-pN", "-oPort=N", "-o Port=N" before
+// the destination; `default_port` when the command has none (ssh's default
+// is 22, but an ssh_config may name another: pass 0 to tell "not in the
+// command"); 0 when the program is not ssh (a wrapper: we cannot know where
+// it connects) or the port is invalid. Words are separated by spaces.
+std::uint16_t ssh_command_port(std::string_view command, std::uint16_t default_port = 22);
 // The same on a command already split into words (a /proc/<pid>/cmdline,
-// whose words may hold spaces).
-std::uint16_t ssh_args_port(const std::vector<std::string_view>& args);
+// whose words may hold spaces; the dsync client's handshake watch for
+// remote: replicas).
+std::uint16_t ssh_args_port(const std::vector<std::string_view>& args,
+                            std::uint16_t default_port = 22);
 
 // The first line of `lines` that classify_dsync_log_text() recognises, as
 // {kind, index}; {kNone, lines.size()} when none.

@@ -42,6 +42,15 @@ Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
   if (known_r != nullptr) *known_r = true;
   constexpr std::string_view kPlugin = "plugin/";
   if (key.substr(0, kPlugin.size()) == kPlugin) key.remove_prefix(kPlugin.size());
+  // doveadm (which runs our dsyncs) reads its ssl_client_ca_* inside
+  // `protocol doveadm { }` when set there; doveconf prints that section after
+  // the global values, so it overrides them here too.
+  constexpr std::string_view kDoveadmFilter = "protocol/doveadm/";
+  if (key.substr(0, kDoveadmFilter.size()) == kDoveadmFilter &&
+      (key.substr(kDoveadmFilter.size()) == "ssl_client_ca_file" ||
+       key.substr(kDoveadmFilter.size()) == "ssl_client_ca_dir")) {
+    key.remove_prefix(kDoveadmFilter.size());
+  }
 
   auto time_secs = [&](std::int64_t* out) -> Status {
     auto v = parse_dovecot_time_secs(value);
@@ -88,6 +97,9 @@ Status apply_replicator_setting(ReplicatorSettings& s, std::string_view key,
   else if (key == "mail_replica") str = &s.mail_replica;
   else if (key == "base_dir") str = &s.base_dir;
   else if (key == "state_dir") str = &s.state_dir;
+  else if (key == "ssl_client_ca_file") str = &s.ssl_client_ca_file;
+  else if (key == "ssl_client_ca_dir") str = &s.ssl_client_ca_dir;
+  else if (key == "dsync_remote_cmd") str = &s.dsync_remote_cmd;
   if (str == nullptr) {
     if (known_r != nullptr) *known_r = false;
     return ok_status();
@@ -161,6 +173,8 @@ std::vector<std::string> replicator_settings_in_filters(
     if (slash == std::string::npos || key.compare(0, 7, "plugin/") == 0) continue;
     ReplicatorSettings scratch;
     bool known = false;
+    (void)apply_replicator_setting(scratch, key, value, &known);
+    if (known) continue;  // read from this filter (protocol/doveadm/ssl_client_ca_*)
     (void)apply_replicator_setting(scratch, std::string_view(key).substr(slash + 1), value, &known);
     if (known) out.push_back(key);
   }

@@ -68,6 +68,18 @@ struct ReplicatorSettings {
   // userdb may override it per user). Default "" (unset).
   std::string mail_replica;
 
+  // ---- read for the replica probe (replicator/clients/replica-probe.h) ----
+  // ssl_client_ca_file / ssl_client_ca_dir (string): the CAs doveadm trusts
+  // for a tcps: replica (2.3 and 2.4, top level); the probe verifies with
+  // the same. Default "" (Dovecot's own default comes with its config).
+  // A value in `protocol doveadm { }` (key "protocol/doveadm/ssl_client_ca_file")
+  // overrides the global one, as it does for doveadm.
+  std::string ssl_client_ca_file;
+  std::string ssl_client_ca_dir;
+  // dsync_remote_cmd (string): the command dsync runs for remote: replicas;
+  // only its ssh port is used (ssh_command_port()). Default: 2.3's.
+  std::string dsync_remote_cmd = "ssh -l%{login} %{host} doveadm dsync-server -u%u -U";
+
   // ---- ours ----
   // replication_dsync_timeout (time): a running dsync that shows no progress
   // (no reply byte) for this long is aborted and counted as kTimeout.

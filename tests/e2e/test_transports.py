@@ -10,14 +10,21 @@ of 35000-35990, via test_faults.PairTest):
                  node's doveadm inet_listener has `ssl = yes` with that certificate, and
                  ssl_client_ca_file trusts the CA. Every kind of change replicates both
                  ways. B serving a certificate from another CA, or from our CA for
-                 another name, fails the user on A with kind tls_verify_failed.
+                 another name, fails the user on A with kind tls_verify_failed; then
+                 the breaker's trials probe the TLS handshake first (issue 13, "The
+                 circuit breaker probes the real transport"): the user's row shows
+                 the probe's OpenSSL reason, replica_probes_failed_total{kind=
+                 "tls_verify_failed"} grows, and no dsync starts while the
+                 certificate stays bad.
   SshTransport   mail_replica = remote:vmail@127.0.0.1 through a real sshd the test
                  starts on 127.0.0.1:<block+5> (its own sshd_config, host key, client
                  key; key auth only) and dsync_remote_cmd running the peer's
                  `doveadm -c <conf> dsync-server -u%u` as vmail. Every kind of change
                  replicates both ways. A refused key fails as ssh_auth_failed, a closed
                  ssh port as connect_refused (ssh's own message only reaches Dovecot's
-                 log: the replicator probes the port named in the ssh command). And
+                 log: the replicator probes the port named in the ssh command, and
+                 reads sshd's banner); then the breaker's trials probe that port first
+                 and start no dsync while it stays closed. And
                  user pfx over remoteprefix:pfx<peer>@127.0.0.1: that login's
                  authorized_keys forces command= WRAPPER (reads the user name dsync
                  writes first); messages, flags and expunges both ways.
@@ -356,6 +363,36 @@ class TransportTest(test_faults.PairTest):
             self.assertEqual(dest, self.REPLICA_DISPLAY, found)
         return row
 
+    def trials_probe(self, user, kind, text):
+        """After a failed dsync the destination's breaker is open and `user` is due at
+        its next probe. That trial probes the transport first and, as the replica is
+        still unusable, starts no dsync: the user's row shows the probe's `kind` and
+        `text` ("(not attempted ...)"), replica_probes_failed_total{kind} grows, and
+        across the next failed probe no dsync starts."""
+        from test_metrics import scrape
+        a = self.pair.a
+        probes = 'dovecot_replicator_replica_probes_failed_total{kind="%s"}' % kind
+
+        def probed():
+            r = status_detail(a, user).get(user)
+            return r and text in r["last_error"] and "(not attempted" in r["last_error"] and r
+        row, secs = test_faults.wait(probed, 30, "%s refused by the trial's probe" % user)
+        self.timing("%s: trial probe failed (%s)" % (user, kind), secs)
+        self.assertEqual(row["error_kind"], kind, row)
+        self.assertEqual(row["failed"], 1, row)
+
+        def started(m):
+            return sum(v for k, v in m.items()
+                       if k.startswith("dovecot_replicator_syncs_started_total{"))
+        m = scrape(a)
+        self.assertGreaterEqual(m.get(probes, 0), 1, probes)
+        m2, secs = test_faults.wait(
+            lambda: (lambda x: x.get(probes, 0) > m.get(probes, 0) and x)(scrape(a)), 30,
+            "the next trial's probe")
+        self.timing("%s: next trial probe failed, no dsync" % user, secs)
+        self.assertEqual(started(m2), started(m), "a trial started a dsync although its "
+                         "probe failed")
+
     def settle(self, user):
         """Asks for syncs of `user` until it is no longer failed (the destination's
         breaker may hold it back until its next probe)."""
@@ -426,20 +463,31 @@ class TcpsTransport(TransportTest):
                          cert_der(os.path.join(self.pki, "server.crt")))
         self.changes_both_ways()
 
-    def _bad_cert(self, user, name, words):
+    def _bad_cert(self, user, name, words, probe_reason):
         self.pair.wait_quiet()
         try:
             self.serve(name)
             self.fail_and_check(user, "tls_verify_failed", words)
+            self.trials_probe_tls(user, probe_reason)
         finally:
             self.serve("server")
             self.settle(user)
 
+    def trials_probe_tls(self, user, reason):
+        """After the failed dsync the breaker is open and `user` is due at its next
+        probe. That trial probes B's TLS handshake (ssl_client_ca_file, name
+        127.0.0.1) before any dsync."""
+        self.trials_probe(user, "tls_verify_failed",
+                          "TLS handshake with 127.0.0.1:%d failed: certificate verify failed: %s"
+                          % (self.pair.b.doveadm_port, reason))
+
     def test_2_untrusted_ca(self):
-        self._bad_cert("untrusted", "untrusted", ("invalid SSL certificate",))
+        self._bad_cert("untrusted", "untrusted", ("invalid SSL certificate",),
+                       "unable to get local issuer certificate")
 
     def test_3_wrong_name(self):
-        self._bad_cert("wrongname", "wrongname", ("doesn't match expected host name 127.0.0.1",))
+        self._bad_cert("wrongname", "wrongname", ("doesn't match expected host name 127.0.0.1",),
+                       "IP address mismatch (expected 127.0.0.1)")
 
     def test_4_no_crash(self):
         self.assert_no_crash()
@@ -622,7 +670,8 @@ class SshTransport(TransportTest):
             self.sshd.set_authorized(self.sshd.other_pub)
             self.fail_and_check("keyless", "ssh_auth_failed",
                                 ("ssh to 127.0.0.1 port %d exited 255" % self.sshd.port,
-                                 "accepts connections"))
+                                 # the probe read sshd's banner
+                                 "although sshd answers (SSH-2.0-OpenSSH"))
         finally:
             self.sshd.set_authorized(self.sshd.client_pub)
             self.settle("keyless")
@@ -634,6 +683,9 @@ class SshTransport(TransportTest):
             self.sshd.stop()
             self.fail_and_check("closed", "connect_refused",
                                 ("127.0.0.1:%d" % self.sshd.port, "Connection refused"))
+            # the trials probe the ssh port of dsync_remote_cmd (-p N) first
+            self.trials_probe("closed", "connect_refused",
+                              "connect(127.0.0.1:%d) failed: Connection refused" % self.sshd.port)
         finally:
             if not self.sshd.proc:
                 self.sshd.start()

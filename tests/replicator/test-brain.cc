@@ -77,7 +77,7 @@ class BrainTest : public ::testing::Test {
         c.send(it->second);
       }
     };
-    BrainSettings bs;
+    BrainSettings& bs = settings_;
     bs.max_conns = 2;
     bs.dsync_params = {"-N", "-l", "30"};
     bs.global_mail_replica = "tcp:global:1";
@@ -87,8 +87,9 @@ class BrainTest : public ::testing::Test {
     brain_ = std::make_unique<Brain>(io_, clock_, queue_, waiters_, breakers_, userdb_, listing_,
                                       state_, bs);
     // A replica that is down: a loopback port the OS picked, bound (so no
-    // other process can take it while the test runs) but never listening,
-    // so a connect to it is refused.
+    // other process can take it while the test runs) but not listening,
+    // so a connect to it is refused. replica_back() makes it listen (the
+    // kernel completes connects into the backlog: a tcp: probe succeeds).
     refusing_.open(asio::ip::tcp::v4());
     refusing_.bind(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     down_addr_ = "127.0.0.1:" + std::to_string(refusing_.local_endpoint().port());
@@ -118,6 +119,7 @@ class BrainTest : public ::testing::Test {
   UserdbLookups userdb_;
   StateWriter state_;
   UserListing listing_;
+  BrainSettings settings_;  // what brain_ was made with
   std::unique_ptr<Brain> brain_;
 
   std::map<std::string, std::string> userdb_fields_;  // user -> "k=v\tk=v"
@@ -127,7 +129,9 @@ class BrainTest : public ::testing::Test {
   std::vector<std::string> commands_;
   std::map<std::string, std::shared_ptr<FakeConn>> running_;
   int user_lookups_ = 0;  // USER requests the fake auth server answered
-  asio::ip::tcp::socket refusing_{io_};
+  void replica_back() { refusing_.listen(); }
+
+  asio::ip::tcp::acceptor refusing_{io_};
   std::string down_addr_;     // "127.0.0.1:<port of refusing_>"
   std::string down_replica_;  // "tcp:" + down_addr_
 };
@@ -443,6 +447,7 @@ TEST_F(BrainTest, DownReplicaIsProbedUntilEveryUserWaitingForItIsSynced) {
   // The replica is back. At the probe time one user probes it, the probe
   // closes the breaker, and everyone who waited is synced right after.
   for (const std::string& u : users) reply_for_[u] = kOk;
+  replica_back();
   handled_.clear();
   clock_.advance(2);
   queue_.modify(*queue_.lookup("d1"), [](ReplicatorUser&) {});  // wake the brain now
@@ -475,27 +480,173 @@ TEST_F(BrainTest, FailedProbesDoNotRaiseTheUsersBackoff) {
   }));
   ASSERT_TRUE(breakers_.is_open(down_replica_));
   EXPECT_EQ(queue_.lookup("p1")->consecutive_failures, 1u);
+  const UnixTime attempted = queue_.lookup("p1")->last_fast_sync;
   constexpr std::size_t kTrials = 6;
+  std::int64_t interval = 2;
   for (std::size_t i = 1; i <= kTrials; ++i) {
-    handled_.clear();
-    running_.clear();
     const UnixTime probe = breakers_.next_probe_time(down_replica_);
     ASSERT_GT(probe, clock_.now());
     clock_.set(probe);
     queue_.modify(*queue_.lookup("p1"), [](ReplicatorUser&) {});  // wake the brain now
+    // The trial: the probe before it finds the replica still down.
     ASSERT_TRUE(run_until(io_, [&] {
       const ReplicatorUser* u = queue_.lookup("p1");
-      return commands_.size() == 1 + i && !u->popped && u->last_fast_sync == clock_.now();
+      return !u->popped && breakers_.next_probe_time(down_replica_) > probe &&
+             !breakers_.snapshot().at(0).trial_running;
     })) << "trial " << i;
     const ReplicatorUser& u = *queue_.lookup("p1");
+    EXPECT_EQ(commands_.size(), 1u) << "trial " << i << ": a dsync ran";
     EXPECT_TRUE(u.last_sync_failed);
+    EXPECT_EQ(u.last_fast_sync, attempted);  // not attempted
     EXPECT_EQ(u.last_error.kind, SyncErrorKind::kConnectRefused);
+    EXPECT_EQ(SyncError(u.last_error).text,
+              "connect(" + down_addr_ +
+                  ") failed: Connection refused (not attempted: replica looks down, next probe "
+                  "soon)");
     EXPECT_EQ(u.consecutive_failures, 1u) << "trial " << i;
+    // The failed probe is the failed trial: the interval doubled.
+    interval = std::min<std::int64_t>(interval * 2, BreakerSettings{}.probe_max_secs);
+    EXPECT_EQ(breakers_.snapshot().at(0).probe_interval_secs, interval) << "trial " << i;
     // Due at the breaker's next probe.
     EXPECT_EQ(queue_.next_sync_time(u), breakers_.next_probe_time(down_replica_));
   }
   EXPECT_TRUE(breakers_.is_open(down_replica_));
   EXPECT_EQ(queue_.failure_backoff_secs("p1", queue_.lookup("p1")->consecutive_failures), 300);
+}
+
+// Issue 13: a tcps: replica whose port does not speak TLS as expected (here:
+// plain text; an untrusted or wrong-name certificate takes the same path,
+// see test-replica-probe.cc). A dsync failure without a reason is explained
+// by the TLS probe (tls_verify_failed, OpenSSL's words); then the breaker's
+// trial probes the TLS handshake first and, as it still fails, starts no
+// dsync: the user shows the probe's kind and text, the metrics count it.
+TEST_F(BrainTest, TcpsTrialProbesTheTlsHandshakeBeforeAnyDsync) {
+  SyncCounters counters;
+  brain_->set_metrics(&counters, nullptr);
+  asio::ip::tcp::acceptor plain(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::vector<std::shared_ptr<asio::ip::tcp::socket>> conns;
+  std::function<void()> accept = [&] {
+    plain.async_accept([&](const asio::error_code& ec, asio::ip::tcp::socket sock) {
+      if (ec) return;
+      auto c = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
+      conns.push_back(c);
+      static const std::string kNotTls = "+\n";
+      asio::async_write(*c, asio::buffer(kNotTls), [c](const asio::error_code&, std::size_t) {
+        asio::error_code ignored;
+        c->close(ignored);
+      });
+      accept();
+    });
+  };
+  accept();
+  const std::string where = "127.0.0.1:" + std::to_string(plain.local_endpoint().port());
+  const std::string replica = "tcps:" + where;
+  userdb_fields_["t1"] = "home=/h\tmail_replica=" + replica;
+  reply_for_["t1"] = kDsyncFailed;
+  brain_->start();
+  brain_->notify("t1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] {
+    const ReplicatorUser* u = queue_.lookup("t1");
+    return u != nullptr && !u->popped && u->last_sync_failed;
+  }));
+  const std::string prefix = "TLS handshake with " + where + " failed: ";
+  {
+    const ReplicatorUser& u = *queue_.lookup("t1");
+    EXPECT_EQ(u.last_error.kind, SyncErrorKind::kTlsVerifyFailed);
+    EXPECT_EQ(SyncError(u.last_error).text.rfind(prefix, 0), 0u) << SyncError(u.last_error).text;
+  }
+  ASSERT_TRUE(breakers_.is_open(replica));
+  ASSERT_EQ(commands_.size(), 1u);
+  EXPECT_EQ(counters.failed[static_cast<std::size_t>(SyncErrorKind::kTlsVerifyFailed)], 1u);
+  EXPECT_EQ(counters.probes_failed[static_cast<std::size_t>(SyncErrorKind::kTlsVerifyFailed)], 1u);
+
+  // The breaker's trial: the probe still fails, no dsync starts.
+  const UnixTime attempted = queue_.lookup("t1")->last_fast_sync;
+  const UnixTime probe = breakers_.next_probe_time(replica);
+  clock_.set(probe);
+  queue_.modify(*queue_.lookup("t1"), [](ReplicatorUser&) {});  // wake the brain now
+  ASSERT_TRUE(run_until(io_, [&] {
+    return counters.probes_failed[static_cast<std::size_t>(SyncErrorKind::kTlsVerifyFailed)] == 2 &&
+           !queue_.lookup("t1")->popped;
+  }));
+  const ReplicatorUser& u = *queue_.lookup("t1");
+  EXPECT_EQ(commands_.size(), 1u);
+  EXPECT_EQ(counters.started[0] + counters.started[1] + counters.started[2], 1u);
+  EXPECT_EQ(u.last_fast_sync, attempted);
+  EXPECT_EQ(u.last_error.kind, SyncErrorKind::kTlsVerifyFailed);
+  const std::string text = SyncError(u.last_error).text;
+  EXPECT_EQ(text.rfind(prefix, 0), 0u) << text;
+  EXPECT_NE(text.find("(not attempted: replica looks down"), std::string::npos) << text;
+  EXPECT_EQ(counters.skipped[static_cast<std::size_t>(SyncSkipReason::kBreakerOpen)], 1u);
+  EXPECT_EQ(counters.failed[static_cast<std::size_t>(SyncErrorKind::kTlsVerifyFailed)], 1u);
+  EXPECT_TRUE(breakers_.is_open(replica));
+  EXPECT_EQ(breakers_.snapshot().at(0).probe_interval_secs, 4);  // the failed trial doubled it
+  EXPECT_EQ(queue_.next_sync_time(u), breakers_.next_probe_time(replica));
+}
+
+// A trial whose probe reaches the replica starts the trial dsync; its
+// success closes the breaker (the users waiting for it are retried).
+TEST_F(BrainTest, TrialProbeThatReachesTheReplicaStartsTheTrialDsync) {
+  SyncCounters counters;
+  brain_->set_metrics(&counters, nullptr);
+  userdb_fields_["r1"] = std::string("home=/h\tmail_replica=") + down_replica_;
+  reply_for_["r1"] = kDsyncFailed;
+  brain_->start();
+  brain_->notify("r1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("r1")->last_sync_failed &&
+                                          !queue_.lookup("r1")->popped; }));
+  ASSERT_TRUE(breakers_.is_open(down_replica_));
+  EXPECT_EQ(counters.probes_failed[static_cast<std::size_t>(SyncErrorKind::kConnectRefused)], 1u);
+  replica_back();
+  reply_for_["r1"] = kOk;
+  handled_.clear();
+  clock_.set(breakers_.next_probe_time(down_replica_));
+  queue_.modify(*queue_.lookup("r1"), [](ReplicatorUser&) {});
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("r1")->last_successful_sync != 0; }));
+  EXPECT_EQ(commands_.size(), 2u);
+  EXPECT_EQ(counters.probes_reachable, 1u);
+  EXPECT_FALSE(breakers_.is_open(down_replica_));
+}
+
+// A probe that is answered, but not as it expected (here a greeting on the
+// ssh port and the connection closed; also a TLS server that wants a client
+// certificate), does not
+// say "down": the trial dsync runs and tells, instead of the breaker staying
+// open on the probe's word alone.
+TEST_F(BrainTest, TrialProbeAnsweredButNotAsExpectedStillRunsTheTrialDsync) {
+  SyncCounters counters;
+  brain_->set_metrics(&counters, nullptr);
+  asio::ip::tcp::acceptor other(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::vector<std::shared_ptr<asio::ip::tcp::socket>> conns;
+  std::function<void()> accept = [&] {
+    other.async_accept([&](const asio::error_code& ec, asio::ip::tcp::socket sock) {
+      if (ec) return;
+      auto c = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
+      conns.push_back(c);
+      static const std::string kGreeting = "* BYE not here\r\n";
+      asio::async_write(*c, asio::buffer(kGreeting), [c](const asio::error_code&, std::size_t) {
+        asio::error_code ignored;
+        c->close(ignored);
+      });
+      accept();
+    });
+  };
+  accept();
+  BrainSettings bs = settings_;
+  bs.ssh_port = other.local_endpoint().port();
+  brain_->reconfigure(bs);
+  const std::string replica = "remote:vmail@127.0.0.1";
+  userdb_fields_["s1"] = "home=/h\tmail_replica=" + replica;
+  reply_for_["s1"] = kOk;
+  breakers_.record_failure(replica, SyncErrorKind::kConnectRefused, false);  // open
+  ASSERT_TRUE(breakers_.is_open(replica));
+  clock_.set(breakers_.next_probe_time(replica));
+  brain_->start();
+  brain_->notify("s1", Priority::kHigh);
+  ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("s1")->last_successful_sync != 0; }));
+  EXPECT_EQ(commands_.size(), 1u);
+  EXPECT_EQ(counters.probes_failed[static_cast<std::size_t>(SyncErrorKind::kProtocol)], 1u);
+  EXPECT_FALSE(breakers_.is_open(replica));
 }
 
 // Issue 13: a destination that keeps failing logs one line when it opens and
@@ -515,12 +666,16 @@ TEST_F(BrainTest, ADownReplicaLogsWhenItOpensAndThenEveryFiveMinutes) {
   auto run_trial = [&] {
     handled_.clear();
     running_.clear();
-    clock_.set(breakers_.next_probe_time(down_replica_));
+    const UnixTime probe = breakers_.next_probe_time(down_replica_);
+    clock_.set(probe);
     queue_.modify(*queue_.lookup("p1"), [](ReplicatorUser&) {});  // wake the brain now
     ++trials;
+    // The trial: its probe finds the replica still down, no dsync runs.
     return run_until(io_, [&] {
       const ReplicatorUser* u = queue_.lookup("p1");
-      return commands_.size() == 1 + trials && !u->popped && u->last_fast_sync == clock_.now();
+      return commands_.size() == 1 && !u->popped &&
+             breakers_.next_probe_time(down_replica_) > probe &&
+             !breakers_.snapshot().at(0).trial_running;
     });
   };
   while (clock_.now() < opened + 290) ASSERT_TRUE(run_trial());
@@ -592,7 +747,9 @@ TEST_F(BrainTest, UsersRefusedWhileATrialRunsWaitForIt) {
   brain_->notify("e1", Priority::kHigh);
   ASSERT_TRUE(run_until(io_, [&] { return queue_.lookup("e1")->last_sync_failed; }));
   ASSERT_TRUE(breakers_.is_open(down_replica_));
-  // Probe time: e1 becomes the trial and hangs.
+  // Probe time: the replica answers TCP again (the probe before the trial
+  // passes), e1 becomes the trial dsync and hangs.
+  replica_back();
   reply_for_["e1"] = "";
   handled_.clear();
   running_.clear();

@@ -49,6 +49,9 @@ MetricsSnapshot sample_snapshot() {
   sc.record_skipped(SyncSkipReason::kBreakerOpen);
   sc.record_skipped(SyncSkipReason::kBreakerOpen);
   for (int i = 0; i < 7; ++i) sc.record_skipped(SyncSkipReason::kNoReplica);
+  for (int i = 0; i < 8; ++i) sc.record_probe(true, SyncErrorKind::kNone);
+  for (int i = 0; i < 3; ++i) sc.record_probe(false, SyncErrorKind::kTlsVerifyFailed);
+  sc.record_probe(false, SyncErrorKind::kNone);  // counts as protocol
 
   DsyncConnectionCounters& dc = s.counters.dsync_connections;
   dc.opened = 3;
@@ -154,6 +157,25 @@ dovecot_replicator_syncs_skipped_total{reason="userdb_failed"} 0
 dovecot_replicator_syncs_skipped_total{reason="noreplicate"} 0
 dovecot_replicator_syncs_skipped_total{reason="no_replica"} 7
 dovecot_replicator_syncs_skipped_total{reason="breaker_open"} 2
+# HELP dovecot_replicator_replica_probes_reachable_total Replica probes (before a circuit breaker trial, or after a dsync failed without a reason) that reached the replica.
+# TYPE dovecot_replicator_replica_probes_reachable_total counter
+dovecot_replicator_replica_probes_reachable_total 8
+# HELP dovecot_replicator_replica_probes_failed_total Replica probes that failed, by error kind (a failure before a trial started no dsync).
+# TYPE dovecot_replicator_replica_probes_failed_total counter
+dovecot_replicator_replica_probes_failed_total{kind="connect_refused"} 0
+dovecot_replicator_replica_probes_failed_total{kind="auth_failed"} 0
+dovecot_replicator_replica_probes_failed_total{kind="tls_verify_failed"} 3
+dovecot_replicator_replica_probes_failed_total{kind="lock_timeout"} 0
+dovecot_replicator_replica_probes_failed_total{kind="remote_error"} 0
+dovecot_replicator_replica_probes_failed_total{kind="timeout"} 0
+dovecot_replicator_replica_probes_failed_total{kind="nouser"} 0
+dovecot_replicator_replica_probes_failed_total{kind="noreplicate"} 0
+dovecot_replicator_replica_probes_failed_total{kind="no_replica"} 0
+dovecot_replicator_replica_probes_failed_total{kind="local_doveadm"} 0
+dovecot_replicator_replica_probes_failed_total{kind="protocol"} 1
+dovecot_replicator_replica_probes_failed_total{kind="host_not_found"} 0
+dovecot_replicator_replica_probes_failed_total{kind="ssh_auth_failed"} 0
+dovecot_replicator_replica_probes_failed_total{kind="userdb_failed"} 0
 # HELP dovecot_replicator_sync_duration_seconds Duration of finished dsync runs, seconds.
 # TYPE dovecot_replicator_sync_duration_seconds histogram
 dovecot_replicator_sync_duration_seconds_bucket{result="success",le="0.05"} 1

@@ -373,6 +373,22 @@ TEST(DsyncReply, SshFailurePort) {
             SyncErrorKind::kNone);
 }
 
+// dsync_remote_cmd as configured ("%{host}" not expanded): the port the
+// replica probe checks before a circuit-breaker trial.
+TEST(DsyncReply, SshCommandPort) {
+  EXPECT_EQ(ssh_command_port("ssh -l%{login} %{host} doveadm dsync-server -u%u -U"), 22);
+  EXPECT_EQ(ssh_command_port("ssh -F none -p 2222 -l%{login} %{host} doveadm dsync-server -u%u"),
+            2222);
+  EXPECT_EQ(ssh_command_port("/usr/bin/ssh -oPort=2201 %{host} doveadm dsync-server -u%u"), 2201);
+  EXPECT_EQ(ssh_command_port("/usr/local/bin/my-wrapper %{host}"), 0);
+  // Without "-p"/"Port=" in the command, the caller's default (0: unknown,
+  // ssh_config may set it).
+  EXPECT_EQ(ssh_command_port("ssh -l%{login} %{host} doveadm dsync-server -u%u", 0), 0);
+  EXPECT_EQ(ssh_command_port("ssh -p 22 -l%{login} %{host} doveadm dsync-server -u%u", 0), 22);
+  EXPECT_EQ(ssh_command_port("ssh -o Port=2200 %{host} doveadm dsync-server -u%u", 0), 2200);
+  EXPECT_EQ(ssh_command_port(""), 0);
+}
+
 TEST(DsyncReply, ClassifyTransportFailures) {
   EXPECT_EQ(classify_dsync_log_text("doveadm(alice): Fatal: Lookup of host nonexistent.invalid "
                                     "failed: Name or service not known"),

@@ -199,6 +199,35 @@ TEST(ReplicatorSettings, DoveconfOutput24Filters) {
   EXPECT_TRUE(replicator_settings_in_filters({{"plugin/mail_replica", "tcp:b"}}).empty());
 }
 
+// The replica probe's settings: ssl_client_ca_* (a `protocol doveadm { }`
+// value wins, as for doveadm, and is no "ignored filter" warning) and
+// dsync_remote_cmd.
+TEST(ReplicatorSettings, ProbeSettings) {
+  ReplicatorSettings defaults;
+  EXPECT_EQ(defaults.ssl_client_ca_file, "");
+  EXPECT_EQ(defaults.ssl_client_ca_dir, "");
+  EXPECT_EQ(defaults.dsync_remote_cmd, "ssh -l%{login} %{host} doveadm dsync-server -u%u -U");
+  constexpr std::string_view kText =
+      "dsync_remote_cmd = ssh -p 2222 -l%{login} %{host} doveadm dsync-server -u%u\n"
+      "ssl_client_ca_dir = /etc/ssl/certs\n"
+      "ssl_client_ca_file = /etc/dovecot/global-ca.crt\n"
+      "protocol doveadm {\n"
+      "  ssl_client_ca_file = /etc/dovecot/replication-ca.crt\n"
+      "}\n"
+      "protocol imap {\n"
+      "  ssl_client_ca_dir = /elsewhere\n"
+      "}\n";
+  auto pairs = parse_doveconf_output(kText);
+  ASSERT_TRUE(pairs) << pairs.error().message;
+  auto s = replicator_settings_from_pairs(*pairs);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->ssl_client_ca_file, "/etc/dovecot/replication-ca.crt");
+  EXPECT_EQ(s->ssl_client_ca_dir, "/etc/ssl/certs");
+  EXPECT_EQ(s->dsync_remote_cmd, "ssh -p 2222 -l%{login} %{host} doveadm dsync-server -u%u");
+  EXPECT_EQ(replicator_settings_in_filters(*pairs),
+            (std::vector<std::string>{"protocol/imap/ssl_client_ca_dir"}));
+}
+
 TEST(ReplicatorSettings, DoveconfOutputErrors) {
   auto a = parse_doveconf_output("a = 1\n}\n");
   ASSERT_FALSE(a);

@@ -312,7 +312,7 @@ void Brain::start_dsync(std::size_t idx, ReplicatorUser& user, const std::string
                replica->kind == ReplicaKind::kRemotePrefix) {
       // It runs ssh (dsync_remote_cmd): watch for the ssh server's banner.
       dsync_options.replica_over_ssh = true;
-      dsync_options.replica_name = mail_replica_display(*replica);
+      dsync_options.replica_name = destination;  // with its login, as the admin wrote it
     }
   }
   slot.client = std::make_shared<DsyncClient>(

@@ -20,8 +20,10 @@ of 35000-35990, via test_faults.PairTest):
                  starts on 127.0.0.1:<block+5> (its own sshd_config, host key, client
                  key; key auth only) and dsync_remote_cmd running the peer's
                  `doveadm -c <conf> dsync-server -u%u` as vmail. Every kind of change
-                 replicates both ways. A refused key fails as ssh_auth_failed, a closed
-                 ssh port as connect_refused (ssh's own message only reaches Dovecot's
+                 replicates both ways. A refused key fails as ssh_auth_failed, an ssh
+                 port that accepts and never sends its banner as timeout after
+                 replication_dsync_handshake_timeout (3 s here; ssh and its
+                 doveadm-server terminated), a closed ssh port as connect_refused (ssh's own message only reaches Dovecot's
                  log: the replicator probes the port named in the ssh command, and
                  reads sshd's banner); then the breaker's trials probe that port first
                  and start no dsync while it stays closed. And
@@ -69,6 +71,9 @@ import dovepair  # noqa: E402
 import faultkit  # noqa: E402
 import test_faults  # noqa: E402
 from faultkit import status_detail  # noqa: E402
+
+# replication_dsync_handshake_timeout of the ssh pair (2.3), seconds
+SSH_HANDSHAKE_SECS = 3
 
 SSHD = "/usr/sbin/sshd"
 TOOLS = (SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen", "/usr/bin/openssl")
@@ -542,8 +547,12 @@ class SshTransport(TransportTest):
         # tells that node's replicator after the dsync (NOTIFY on replicator-doveadm,
         # what 2.3's -U did); that socket is 0660 for default_internal_group, which
         # a login over ssh is not in: give it to the login (docs/transports.md)
+        base_conf = pair.extra_conf
+        # 2.3: a short bound for test_3b's ssh server that never sends its banner
+        pair.extra_conf += "\nplugin {\n  replication_dsync_handshake_timeout = %d s\n}" % (
+            SSH_HANDSHAKE_SECS)
         pair.extra_conf24 = "\n".join([
-            pair.extra_conf,
+            base_conf,
             "service replicator {",
             "  unix_listener replicator-doveadm {",
             "    user = vmail",
@@ -686,6 +695,38 @@ class SshTransport(TransportTest):
             # the trials probe the ssh port of dsync_remote_cmd (-p N) first
             self.trials_probe("closed", "connect_refused",
                               "connect(127.0.0.1:%d) failed: Connection refused" % self.sshd.port)
+        finally:
+            if not self.sshd.proc:
+                self.sshd.start()
+            self.settle("closed")
+
+    def test_3b_ssh_port_that_never_answers(self):
+        """A half-dead ssh host (the port accepts, no banner ever comes): the dsync
+        fails as timeout after replication_dsync_handshake_timeout, not after
+        replication_dsync_timeout (10 min); the ssh and its doveadm-server are
+        terminated."""
+        self.skip_on_24(SSH_24_ONLY_CHANGES)
+        self.pair.wait_quiet()
+        try:
+            self.sshd.stop()
+            listener = faultkit.SilentListener(self.sshd.port)
+            try:
+                t0 = time.monotonic()
+                row = self.fail_and_check(
+                    "closed", "timeout",
+                    ("no handshake from %s within %d s" % (self.REPLICA_DISPLAY, SSH_HANDSHAKE_SECS),
+                     "(replication_dsync_handshake_timeout); killed ssh pid ",
+                     "; killed doveadm-server pid "))
+                secs = time.monotonic() - t0
+                self.timing("silent ssh port: failed after", secs)
+                self.assertGreaterEqual(secs, SSH_HANDSHAKE_SECS - 0.5, row)
+                self.assertLess(secs, 30, row)
+                self.assertGreaterEqual(listener.accepted, 1, "ssh never reached the port")
+                ssh_pid = int(re.search(r"killed ssh pid (\d+)", row["last_error"]).group(1))
+                test_faults.wait(lambda: not os.path.exists("/proc/%d" % ssh_pid), 15,
+                                 "the ssh (pid %d) gone" % ssh_pid)
+            finally:
+                listener.close()
         finally:
             if not self.sshd.proc:
                 self.sshd.start()

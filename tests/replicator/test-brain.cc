@@ -30,6 +30,31 @@ std::vector<std::string> split_tab(const std::string& line) {
   return out;
 }
 
+// A TCP server on a loopback port the OS picked that writes `greeting` to
+// every connection and closes it (a service that is not what a probe wants).
+struct GreetingServer {
+  GreetingServer(asio::io_context& io, std::string text)
+      : acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        greeting(std::move(text)) {
+    accept();
+  }
+  void accept() {
+    acceptor.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket sock) {
+      if (ec) return;
+      auto c = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
+      conns.push_back(c);
+      asio::async_write(*c, asio::buffer(greeting), [c](const asio::error_code&, std::size_t) {
+        asio::error_code ignored;
+        c->close(ignored);
+      });
+      accept();
+    });
+  }
+  asio::ip::tcp::acceptor acceptor;
+  std::string greeting;
+  std::vector<std::shared_ptr<asio::ip::tcp::socket>> conns;
+};
+
 // userdb_fields_ value that makes the fake auth server answer FAIL.
 constexpr const char* kUserdbFail = "<FAIL>";
 
@@ -523,22 +548,8 @@ TEST_F(BrainTest, FailedProbesDoNotRaiseTheUsersBackoff) {
 TEST_F(BrainTest, TcpsTrialProbesTheTlsHandshakeBeforeAnyDsync) {
   SyncCounters counters;
   brain_->set_metrics(&counters, nullptr);
-  asio::ip::tcp::acceptor plain(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  std::vector<std::shared_ptr<asio::ip::tcp::socket>> conns;
-  std::function<void()> accept = [&] {
-    plain.async_accept([&](const asio::error_code& ec, asio::ip::tcp::socket sock) {
-      if (ec) return;
-      auto c = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
-      conns.push_back(c);
-      static const std::string kNotTls = "+\n";
-      asio::async_write(*c, asio::buffer(kNotTls), [c](const asio::error_code&, std::size_t) {
-        asio::error_code ignored;
-        c->close(ignored);
-      });
-      accept();
-    });
-  };
-  accept();
+  GreetingServer plain_server(io_, "+\n");  // not TLS
+  asio::ip::tcp::acceptor& plain = plain_server.acceptor;
   const std::string where = "127.0.0.1:" + std::to_string(plain.local_endpoint().port());
   const std::string replica = "tcps:" + where;
   userdb_fields_["t1"] = "home=/h\tmail_replica=" + replica;
@@ -616,22 +627,8 @@ TEST_F(BrainTest, TrialProbeThatReachesTheReplicaStartsTheTrialDsync) {
 TEST_F(BrainTest, TrialProbeAnsweredButNotAsExpectedStillRunsTheTrialDsync) {
   SyncCounters counters;
   brain_->set_metrics(&counters, nullptr);
-  asio::ip::tcp::acceptor other(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  std::vector<std::shared_ptr<asio::ip::tcp::socket>> conns;
-  std::function<void()> accept = [&] {
-    other.async_accept([&](const asio::error_code& ec, asio::ip::tcp::socket sock) {
-      if (ec) return;
-      auto c = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
-      conns.push_back(c);
-      static const std::string kGreeting = "* BYE not here\r\n";
-      asio::async_write(*c, asio::buffer(kGreeting), [c](const asio::error_code&, std::size_t) {
-        asio::error_code ignored;
-        c->close(ignored);
-      });
-      accept();
-    });
-  };
-  accept();
+  GreetingServer other_server(io_, "* BYE not here\r\n");
+  asio::ip::tcp::acceptor& other = other_server.acceptor;
   BrainSettings bs = settings_;
   bs.ssh_port = other.local_endpoint().port();
   brain_->reconfigure(bs);

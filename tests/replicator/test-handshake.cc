@@ -189,6 +189,23 @@ pid_t spawn_fake_doveadm(int unix_fd, std::uint16_t replica_port, bool answer_af
   for (;;) ::pause();
 }
 
+// Waits (running `io`, so the client's terminator can act) up to 5 s for
+// `child` to exit, then SIGKILLs it; returns waitpid()'s result.
+pid_t reap_running_loop(asio::io_context& io, pid_t child, int* status) {
+  pid_t reaped = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while ((reaped = ::waitpid(child, status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(5ms);
+  }
+  if (reaped == 0) {
+    ::kill(child, SIGKILL);
+    reaped = ::waitpid(child, status, 0);
+  }
+  return reaped;
+}
+
 int unix_listener(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un a{};
@@ -230,17 +247,7 @@ TEST(DsyncHandshakeTest, SilentReplicaIsATimeoutAndItsDoveadmServerIsTerminated)
   // The client sent SIGTERM through a pidfd before reporting (the fake
   // server dies of it: no SIGKILL needed).
   int status = 0;
-  pid_t reaped = 0;
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while ((reaped = ::waitpid(child, &status, WNOHANG)) == 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  if (reaped == 0) {
-    ::kill(child, SIGKILL);
-    reaped = ::waitpid(child, &status, 0);
-  }
+  const pid_t reaped = reap_running_loop(io, child, &status);
   ASSERT_EQ(reaped, child);
   ::close(ufd);
   ASSERT_TRUE(done);
@@ -366,17 +373,7 @@ TEST(DsyncHandshakeTest, SshServerWithoutBannerIsATimeoutAndSshIsTerminated) {
   client->start();
   bool done = run_until(io, [&] { return result.has_value(); }, 10s);
   int status = 0;
-  pid_t reaped = 0;
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while ((reaped = ::waitpid(child, &status, WNOHANG)) == 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  if (reaped == 0) {
-    ::kill(child, SIGKILL);
-    reaped = ::waitpid(child, &status, 0);
-  }
+  ASSERT_EQ(reap_running_loop(io, child, &status), child);
   ::close(ufd);
   ASSERT_TRUE(done);
   EXPECT_FALSE(result->ok);
@@ -392,7 +389,7 @@ TEST(DsyncHandshakeTest, SshServerWithoutBannerIsATimeoutAndSshIsTerminated) {
       << text;
   // The "ssh" (bash) got SIGTERM too and is gone (reaped by init once its
   // parent died), not left waiting for a banner.
-  deadline = std::chrono::steady_clock::now() + 5s;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (::kill(ssh, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
     io.restart();
     io.run_for(5ms);

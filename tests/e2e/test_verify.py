@@ -140,6 +140,10 @@ class VerifyTest(unittest.TestCase):
 
     def test_2_differences_made_behind_replication_are_found(self):
         p = pair()
+        # Nothing queued or running from test_1 on either node: a sync of bob after
+        # the change below would (rightly) carry it over, and verify waits for a
+        # pending sync before it reports a user (seen once in CI under load).
+        p.wait_idle(60)
         r = doveadm(p.a, "save", "-u", "alice", plugins=False,
                     input="Subject: only on A\nMessage-ID: <onlya@test>\n\nbody\n")
         self.assertEqual(r.returncode, 0, r.stderr)

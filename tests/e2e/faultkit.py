@@ -293,6 +293,27 @@ class SilentListener:
 
 # --------------------------------------------------------------------------- network faults
 
+def proxied_replicas(pair, users, offset=5):
+    """Routes `users` of both nodes through a TcpProxy each way: A -> B on
+    port_base + offset, B -> A on port_base + offset + 1 (userdb field
+    mail_replica=tcp:127.0.0.1:<proxy>, waited for in the userdb of each node).
+    Returns (to_b, to_a); the caller closes them."""
+    a, b = pair.a, pair.b
+    to_b = TcpProxy(pair.port_base + offset, b.doveadm_port)
+    to_a = TcpProxy(pair.port_base + offset + 1, a.doveadm_port)
+    try:
+        for node, proxy in ((a, to_b), (b, to_a)):
+            replica = "tcp:127.0.0.1:%d" % proxy.port
+            set_user_fields(node, {u: "userdb_mail_replica=" + replica for u in users})
+            for u in users:
+                wait_userdb(node, u, "mail_replica\t" + replica)
+    except BaseException:
+        to_b.close()
+        to_a.close()
+        raise
+    return to_b, to_a
+
+
 class TcpProxy:
     """127.0.0.1:port -> 127.0.0.1:target, a replica's network path the test controls:
       pass()        forward both ways (the default);

@@ -55,14 +55,8 @@ class Partition(PairTest):
         p = self.pair
         a, b = p.a, p.b
         a_pid, b_pid = faultkit.replicator_pid(a), faultkit.replicator_pid(b)
-        to_b = faultkit.TcpProxy(p.port_base + 5, b.doveadm_port)
-        to_a = faultkit.TcpProxy(p.port_base + 6, a.doveadm_port)
+        to_b, to_a = faultkit.proxied_replicas(p, self.CUT)
         try:
-            for node, proxy in ((a, to_b), (b, to_a)):
-                replica = "tcp:127.0.0.1:%d" % proxy.port
-                faultkit.set_user_fields(node, {u: "userdb_mail_replica=" + replica for u in self.CUT})
-                for u in self.CUT:
-                    faultkit.wait_userdb(node, u, "mail_replica\t" + replica)
             # the proxied path works both ways before the partition
             for src, dst in ((a, b), (b, a)):
                 mids = {u: "before-%s-%s-%s@e2e" % (src.name, u, uuid.uuid4().hex[:6]) for u in self.CUT}

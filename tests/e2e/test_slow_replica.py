@@ -74,14 +74,8 @@ class SlowReplica(PairTest):
         p = self.pair
         a, b = p.a, p.b
         a_pid, b_pid = faultkit.replicator_pid(a), faultkit.replicator_pid(b)
-        to_b = faultkit.TcpProxy(p.port_base + 5, b.doveadm_port)
-        to_a = faultkit.TcpProxy(p.port_base + 6, a.doveadm_port)
+        to_b, to_a = faultkit.proxied_replicas(p, self.SLOW)
         try:
-            for node, proxy in ((a, to_b), (b, to_a)):
-                replica = "tcp:127.0.0.1:%d" % proxy.port
-                faultkit.set_user_fields(node, {u: "userdb_mail_replica=" + replica for u in self.SLOW})
-                for u in self.SLOW:
-                    faultkit.wait_userdb(node, u, "mail_replica\t" + replica)
             written = {u: [] for u in self.USERS}
             # both paths work, and A has seen both replicas recently
             for u in self.USERS:
